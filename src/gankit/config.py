@@ -1,0 +1,292 @@
+"""Typed experiment configuration: dataclasses, TOML load/dump, overrides, validation.
+
+A `Config` is the whole, fully resolved description of a training run. It is
+read from a preset or a `config.toml`, adjusted with `key.path=value`
+overrides, validated up front (before any data is read or model built), and
+written back as `runs/<name>/config.toml` so that a run can be repeated as is.
+
+Validation here covers what can be judged from the values alone (types,
+ranges, names in registries). Checks that need a registry of another module
+(can this architecture build this resolution? is the dataset on disk?) live
+beside those registries and are called by `gankit.training` before heavy work.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import sys
+import typing
+from dataclasses import dataclass, field
+from importlib import resources
+from pathlib import Path
+
+if sys.version_info >= (3, 11):
+    import tomllib
+else:  # pragma: no cover
+    import tomli as tomllib
+
+import tomli_w
+
+
+class ConfigError(ValueError):
+    """A config value is unknown, of the wrong type or out of range.
+
+    The message always starts with the dotted field name, e.g.
+    ``optim.lr_g: must be > 0, got -0.001``.
+    """
+
+
+@dataclass
+class DataConfig:
+    name: str = "fashion-mnist"
+    """Dataset: a key of `gankit.data.DATASETS` (fashion-mnist, mnist, folder, toy-*)."""
+    path: str = ""
+    """Directory holding the data; empty searches the default places (see README)."""
+    split: str = "train"
+    """`train` or `test` for datasets that have splits."""
+    resolution: int = 28
+    """Image height and width in pixels after resize/crop (ignored by toy data)."""
+    channels: int = 1
+    """1 for grayscale, 3 for RGB (ignored by toy data)."""
+    limit: int = 0
+    """Use at most this many training examples; 0 uses all of them."""
+    toy_samples: int = 65536
+    """Number of points drawn for a toy distribution (fixed per seed)."""
+
+
+@dataclass
+class ModelConfig:
+    arch: str = "dcgan"
+    """Architecture: a key of `gankit.models.MODELS`."""
+    z_dim: int = 100
+    """Dimension of the latent noise z ~ N(0, I)."""
+    width: int = 64
+    """Base width: channels of the widest conv layer / 4, or hidden units of an MLP."""
+    depth: int = 3
+    """Hidden layers of MLP models (conv models derive depth from the resolution)."""
+    d_dropout: float = 0.0
+    """Dropout probability in the discriminator."""
+    d_batchnorm: bool = False
+    """Batch norm in the discriminator (real and fake are then normalised separately)."""
+
+
+@dataclass
+class LossConfig:
+    name: str = "nonsaturating"
+    """Adversarial loss: a key of `gankit.losses.LOSSES`."""
+
+
+@dataclass
+class OptimConfig:
+    lr_g: float = 2e-4
+    lr_d: float = 2e-4
+    beta1: float = 0.5
+    beta2: float = 0.999
+
+
+@dataclass
+class TrainConfig:
+    batch_size: int = 64
+    d_steps: int = 1
+    """Discriminator steps per generator step (k in the 2014 paper)."""
+    epochs: float = 0.0
+    """Budget in passes over the data. Exactly one of epochs/kimg/minutes is > 0."""
+    kimg: float = 0.0
+    """Budget in thousands of real images shown to the discriminator."""
+    minutes: float = 0.0
+    """Budget in wall-clock minutes of training (set-up and exports not counted)."""
+    seed: int = 0
+    log_every: int = 50
+    """Write a metrics.jsonl line (and refresh the progress bar) every N generator steps."""
+    sample_every_kimg: float = 0.0
+    """Write a sample grid every N thousand images; 0 writes one per epoch."""
+    checkpoint_every_kimg: float = 0.0
+    """Write a full checkpoint every N thousand images; 0 only at the end."""
+    keep_checkpoints: int = 2
+    """How many complete checkpoints to keep (older ones are deleted after a new one is complete)."""
+    grid_size: int = 64
+    """Samples in each fixed-seed grid."""
+    device: str = "auto"
+    """`auto` (CUDA when available), `cpu`, `cuda` or `cuda:N`."""
+    threads: int = 0
+    """CPU threads for torch; 0 keeps torch's default."""
+
+
+@dataclass
+class Config:
+    data: DataConfig = field(default_factory=DataConfig)
+    model: ModelConfig = field(default_factory=ModelConfig)
+    loss: LossConfig = field(default_factory=LossConfig)
+    optim: OptimConfig = field(default_factory=OptimConfig)
+    train: TrainConfig = field(default_factory=TrainConfig)
+    out: str = "runs/default"
+    """Run directory: samples, checkpoints, metrics and the exported generator go here."""
+
+    def to_dict(self) -> dict:
+        return dataclasses.asdict(self)
+
+    def dumps(self) -> str:
+        return tomli_w.dumps(self.to_dict())
+
+    def save(self, path: str | Path) -> None:
+        Path(path).write_text(self.dumps())
+
+
+# ---------------------------------------------------------------------------
+# building a Config from dicts, files and overrides
+
+
+def _check_type(name: str, value, hint):
+    """Return `value` coerced to `hint` (only int -> float is coerced), else raise."""
+    if hint is float and isinstance(value, int) and not isinstance(value, bool):
+        return float(value)
+    if hint is bool:
+        ok = isinstance(value, bool)
+    elif hint is int:
+        ok = isinstance(value, int) and not isinstance(value, bool)
+    else:
+        ok = isinstance(value, hint)
+    if not ok:
+        raise ConfigError(f"{name}: expected {hint.__name__}, got {type(value).__name__} {value!r}")
+    return value
+
+
+def _build(cls, values: dict, prefix: str):
+    if not isinstance(values, dict):
+        raise ConfigError(f"{prefix.rstrip('.')}: expected a table, got {values!r}")
+    hints = typing.get_type_hints(cls)
+    known = {f.name for f in dataclasses.fields(cls)}
+    for key in values:
+        if key not in known:
+            raise ConfigError(f"{prefix}{key}: unknown key (known: {', '.join(sorted(known))})")
+    kwargs = {}
+    for key, value in values.items():
+        hint = hints[key]
+        if dataclasses.is_dataclass(hint):
+            kwargs[key] = _build(hint, value, f"{prefix}{key}.")
+        else:
+            kwargs[key] = _check_type(f"{prefix}{key}", value, hint)
+    return cls(**kwargs)
+
+
+def from_dict(values: dict) -> Config:
+    """Build a Config from nested dicts; missing keys take their defaults."""
+    return _build(Config, values, "")
+
+
+def _merge(base: dict, update: dict) -> dict:
+    out = dict(base)
+    for key, value in update.items():
+        if isinstance(value, dict) and isinstance(out.get(key), dict):
+            out[key] = _merge(out[key], value)
+        else:
+            out[key] = value
+    return out
+
+
+def _parse_toml(text: str, source: str) -> dict:
+    try:
+        return tomllib.loads(text)
+    except tomllib.TOMLDecodeError as e:
+        raise ConfigError(f"{source}: not valid TOML ({e})") from None
+
+
+def preset_names() -> list[str]:
+    """Names of the presets shipped in `gankit/presets/*.toml`."""
+    files = resources.files("gankit.presets").iterdir()
+    return sorted(p.name[:-5] for p in files if p.name.endswith(".toml"))
+
+
+def preset_dict(name: str) -> dict:
+    path = resources.files("gankit.presets") / f"{name}.toml"
+    if not path.is_file():
+        raise ConfigError(f"preset: unknown preset {name!r} (known: {', '.join(preset_names())})")
+    return _parse_toml(path.read_text(), f"preset {name}")
+
+
+def load_file(path: str | Path) -> dict:
+    path = Path(path)
+    if not path.is_file():
+        raise ConfigError(f"config: no such file {str(path)!r}")
+    return _parse_toml(path.read_text(), str(path))
+
+
+def parse_override(text: str) -> dict:
+    """Turn ``model.width=64`` into ``{"model": {"width": 64}}``.
+
+    The value is read as a TOML value (numbers, booleans, quoted strings);
+    anything that is not valid TOML is taken as a bare string, so
+    ``data.name=mnist`` works without quotes.
+    """
+    if "=" not in text:
+        raise ConfigError(f"--set {text!r}: expected KEY=VALUE, e.g. model.width=64")
+    key, raw = (s.strip() for s in text.split("=", 1))
+    if not key or any(not part for part in key.split(".")):
+        raise ConfigError(f"--set {text!r}: expected KEY=VALUE, e.g. model.width=64")
+    try:
+        value = tomllib.loads(f"v = {raw}")["v"]
+    except tomllib.TOMLDecodeError:
+        value = raw
+    out: dict = value
+    for part in reversed(key.split(".")):
+        out = {part: out}
+    return out
+
+
+def resolve(preset: str | None = None, file: str | Path | None = None,
+            overrides: typing.Iterable[dict | str] = ()) -> Config:
+    """Defaults <- preset or file <- overrides (later wins), then validated."""
+    values: dict = {}
+    if preset is not None and file is not None:
+        raise ConfigError("config: give a preset or a config file, not both")
+    if preset is not None:
+        values = preset_dict(preset)
+    elif file is not None:
+        values = load_file(file)
+    for item in overrides:
+        values = _merge(values, parse_override(item) if isinstance(item, str) else item)
+    cfg = from_dict(values)
+    validate(cfg)
+    return cfg
+
+
+# ---------------------------------------------------------------------------
+# validation of values (registry-dependent checks live beside the registries)
+
+
+def _require(ok: bool, name: str, rule: str, value) -> None:
+    if not ok:
+        raise ConfigError(f"{name}: {rule}, got {value!r}")
+
+
+def validate(cfg: Config) -> None:
+    """Raise ConfigError for the first value that is out of range."""
+    d, m, o, t = cfg.data, cfg.model, cfg.optim, cfg.train
+    _require(d.split in ("train", "test"), "data.split", "must be 'train' or 'test'", d.split)
+    _require(d.resolution >= 4, "data.resolution", "must be >= 4", d.resolution)
+    _require(d.channels in (1, 3), "data.channels", "must be 1 or 3", d.channels)
+    _require(d.limit >= 0, "data.limit", "must be >= 0", d.limit)
+    _require(d.toy_samples > 0, "data.toy_samples", "must be > 0", d.toy_samples)
+    _require(m.z_dim > 0, "model.z_dim", "must be > 0", m.z_dim)
+    _require(m.width > 0, "model.width", "must be > 0", m.width)
+    _require(m.depth > 0, "model.depth", "must be > 0", m.depth)
+    _require(0.0 <= m.d_dropout < 1.0, "model.d_dropout", "must be in [0, 1)", m.d_dropout)
+    _require(o.lr_g > 0, "optim.lr_g", "must be > 0", o.lr_g)
+    _require(o.lr_d > 0, "optim.lr_d", "must be > 0", o.lr_d)
+    _require(0.0 <= o.beta1 < 1.0, "optim.beta1", "must be in [0, 1)", o.beta1)
+    _require(0.0 <= o.beta2 < 1.0, "optim.beta2", "must be in [0, 1)", o.beta2)
+    _require(t.batch_size > 0, "train.batch_size", "must be > 0", t.batch_size)
+    _require(t.d_steps > 0, "train.d_steps", "must be > 0", t.d_steps)
+    for name in ("epochs", "kimg", "minutes", "sample_every_kimg", "checkpoint_every_kimg"):
+        _require(getattr(t, name) >= 0, f"train.{name}", "must be >= 0", getattr(t, name))
+    budgets = [n for n in ("epochs", "kimg", "minutes") if getattr(t, n) > 0]
+    _require(len(budgets) == 1, "train.epochs/kimg/minutes",
+             "exactly one budget must be > 0", {n: getattr(t, n) for n in ("epochs", "kimg", "minutes")})
+    _require(t.log_every > 0, "train.log_every", "must be > 0", t.log_every)
+    _require(t.keep_checkpoints >= 1, "train.keep_checkpoints", "must be >= 1", t.keep_checkpoints)
+    _require(t.grid_size > 0, "train.grid_size", "must be > 0", t.grid_size)
+    _require(t.threads >= 0, "train.threads", "must be >= 0", t.threads)
+    _require(t.device == "auto" or t.device == "cpu" or t.device.startswith("cuda"),
+             "train.device", "must be auto, cpu, cuda or cuda:N", t.device)
+    _require(bool(cfg.out), "out", "must be a directory path", cfg.out)
+
