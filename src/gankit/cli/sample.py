@@ -1,0 +1,38 @@
+"""`gankit sample`: draw samples from a trained generator."""
+
+from __future__ import annotations
+
+import argparse
+
+from gankit.cli.common import device_arg, nonnegative_int, positive_int
+
+
+def add_parser(sub, name: str) -> argparse.ArgumentParser:
+    p = sub.add_parser(
+        name, help="draw samples from a trained generator",
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+        description="Draw samples 0..N-1 of a seed. Sample i of seed S is the same image whatever "
+                    "the batch size or device, so `--num 8` is a prefix of `--num 64`.",
+        epilog="""output by the ending of --out:
+  grid.png        one PNG grid (a scatter plot for toy data)
+  samples.npy     uint8 array (N, C, H, W)  (float32 (N, D) for toy data)
+  samples.npz     the same, compressed, under the key "samples"
+  some/folder     one PNG per sample: sample_<seed>_<i>.png
+
+example:
+  gankit sample runs/demo --num 64 --seed 0 --out grid.png""")
+    p.add_argument("model", metavar="RUN_OR_GENERATOR", help="a run folder, its generator/ folder or a checkpoint")
+    p.add_argument("--num", type=positive_int, default=64, help="number of samples (default: 64)")
+    p.add_argument("--seed", type=nonnegative_int, default=0, help="latent seed (default: 0)")
+    p.add_argument("--out", required=True, help="output .png, .npy, .npz or a folder")
+    p.add_argument("--batch-size", type=positive_int, default=256, help="generator batch size (default: 256)")
+    device_arg(p)
+    return p
+
+
+def run(args) -> int:
+    from gankit.apps.sample import write_samples
+    from gankit.io.generator import load_generator
+    G = load_generator(args.model, device=args.device)
+    print(write_samples(G, args.num, args.seed, args.out, batch_size=args.batch_size))
+    return 0

@@ -1,0 +1,99 @@
+"""`gankit train`: train a GAN from a preset or a config file, or resume a run."""
+
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+
+from gankit import config as config_mod
+from gankit.cli.common import positive_float
+
+DEFAULT_PRESET = "fashion-dcgan"
+
+
+def add_parser(sub, name: str) -> argparse.ArgumentParser:
+    presets = config_mod.preset_names()
+    p = sub.add_parser(
+        name, help="train a GAN (default: DCGAN on Fashion-MNIST)",
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+        description="Train a GAN. With no arguments, trains the default preset "
+                    f"({DEFAULT_PRESET}) on Fashion-MNIST into runs/{DEFAULT_PRESET}/.",
+        epilog="""examples:
+  gankit train --minutes 5                         default preset, 5 minutes of training
+  gankit train --preset toy-ring --kimg 200        8-Gaussian ring, 200k samples
+  gankit train --data ./my_images --set data.resolution=32 --set data.channels=3
+  gankit train --set model.width=32 --set optim.lr_d=1e-4 --print-config
+  gankit train --config runs/x/config.toml --out runs/x-again
+  gankit train --resume runs/x --minutes 10        continue runs/x until 10 minutes in total
+
+Every config field can be set with --set SECTION.FIELD=VALUE; --print-config
+shows them all with their resolved values.""")
+    src = p.add_mutually_exclusive_group()
+    src.add_argument("--preset", choices=presets, metavar="NAME",
+                     help=f"a named experiment: {', '.join(presets)} (default: {DEFAULT_PRESET})")
+    src.add_argument("--config", metavar="FILE", help="a config TOML, e.g. runs/x/config.toml of an earlier run")
+    src.add_argument("--resume", metavar="RUN_DIR",
+                     help="continue RUN_DIR from its newest complete checkpoint, with its stored config")
+    p.add_argument("--data", metavar="NAME_OR_PATH",
+                   help="a dataset name (fashion-mnist, mnist, toy-ring, ...) or a folder of images")
+    p.add_argument("--data-dir", metavar="DIR", help="where the dataset files are (sets data.path)")
+    budget = p.add_mutually_exclusive_group()
+    budget.add_argument("--minutes", type=positive_float, metavar="M", help="train for M wall-clock minutes")
+    budget.add_argument("--epochs", type=positive_float, metavar="E", help="train for E passes over the data")
+    budget.add_argument("--kimg", type=positive_float, metavar="K", help="train on K thousand real images")
+    p.add_argument("--out", metavar="RUN_DIR", help="run folder (default: runs/<preset>)")
+    p.add_argument("--seed", type=int, help="random seed (sets train.seed)")
+    p.add_argument("--set", action="append", default=[], metavar="KEY=VALUE", dest="overrides",
+                   help="override any config field, e.g. --set model.width=32 (repeatable)")
+    p.add_argument("--overwrite", action="store_true", help="replace an existing run in RUN_DIR")
+    p.add_argument("--print-config", action="store_true", help="print the resolved config as TOML and exit")
+    p.add_argument("--no-progress", action="store_true", help="no progress bar (logs still go to metrics.jsonl)")
+    return p
+
+
+def config_from_args(args) -> config_mod.Config:
+    """Defaults <- preset/config/resumed run <- flags <- --set overrides."""
+    overrides: list = []
+    preset, file = None, None
+    if args.resume:
+        file = Path(args.resume) / "config.toml"
+        if not file.is_file():
+            raise config_mod.ConfigError(f"--resume: {args.resume} has no config.toml (is it a gankit run?)")
+        overrides.append({"out": str(args.resume)})
+    elif args.config:
+        file = args.config
+    else:
+        preset = args.preset or DEFAULT_PRESET
+        overrides.append({"out": f"runs/{preset}"})
+    if args.data:
+        from gankit.data import DATASETS
+        if args.data in DATASETS:
+            overrides.append({"data": {"name": args.data}})
+        elif Path(args.data).is_dir():
+            overrides.append({"data": {"name": "folder", "path": args.data}})
+        else:
+            raise config_mod.ConfigError(
+                f"--data: {args.data!r} is neither a dataset ({', '.join(sorted(DATASETS))}) nor a folder")
+    if args.data_dir:
+        overrides.append({"data": {"path": args.data_dir}})
+    for name in ("minutes", "epochs", "kimg"):
+        value = getattr(args, name)
+        if value is not None:  # one budget replaces the preset's
+            overrides.append({"train": {"minutes": 0.0, "epochs": 0.0, "kimg": 0.0, name: value}})
+    if args.seed is not None:
+        overrides.append({"train": {"seed": args.seed}})
+    if args.out:
+        overrides.append({"out": args.out})
+    overrides += args.overrides
+    return config_mod.resolve(preset=preset, file=file, overrides=overrides)
+
+
+def run(args) -> int:
+    cfg = config_from_args(args)
+    if args.print_config:
+        print(cfg.dumps(), end="")
+        return 0
+    from gankit.training.loop import train
+    run_dir = train(cfg, resume=bool(args.resume), overwrite=args.overwrite, progress=not args.no_progress)
+    print(f"done: {run_dir}  (samples in {run_dir / 'samples'}, generator in {run_dir / 'generator'})")
+    return 0

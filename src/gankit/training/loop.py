@@ -1,0 +1,246 @@
+"""The training loop: one readable function over explicit phases.
+
+    set-up       validate, find data, build models and optimizers, resume if asked
+    loop         discriminator phase (k steps) -> generator phase -> bookkeeping
+                 (metrics, sample grids, checkpoints), until the budget is spent
+    finish       final grid, checkpoint and the exported generator folder
+
+Progress is counted in real images shown to D (as in StyleGAN), so budgets,
+grids and checkpoints mean the same thing at any batch size.
+"""
+
+from __future__ import annotations
+
+import math
+import shutil
+import signal
+import time
+from contextlib import contextmanager
+from pathlib import Path
+
+import torch
+from tqdm import tqdm
+
+from gankit import config as config_mod
+from gankit.config import Config, ConfigError
+from gankit.data import DATASETS, check as check_data, load_dataset, sample_shape, to_uint8
+from gankit.io.checkpoint import CheckpointError, find_latest, load_checkpoint, save_checkpoint
+from gankit.io.generator import export_generator, load_state_strict
+from gankit.io.images import make_grid, plot_points, save_grid, save_png
+from gankit.io.logs import MetricsLog
+from gankit.losses import LOSSES
+from gankit.models import MODELS, build, check as check_model
+from gankit.training.state import Batches, Counters, capture, make_optimizers, restore, select_device
+
+
+class TrainingInterrupted(Exception):
+    """Training stopped on SIGINT/SIGTERM after saving a checkpoint; `signum` tells which."""
+
+    def __init__(self, signum: int, checkpoint: Path):
+        super().__init__(f"interrupted by signal {signum}; state saved in {checkpoint}")
+        self.signum, self.checkpoint = signum, checkpoint
+
+
+def preflight(cfg: Config) -> str:
+    """Every check that needs no heavy work: values, registry names, model vs data shape,
+    data on disk, device. Raises ConfigError / ModelError / DataError; returns the data source."""
+    config_mod.validate(cfg)
+    for field, name, registry in (("data.name", cfg.data.name, DATASETS), ("model.arch", cfg.model.arch, MODELS),
+                                  ("loss.name", cfg.loss.name, LOSSES)):
+        if name not in registry:
+            raise ConfigError(f"{field}: unknown {name!r} (known: {', '.join(sorted(registry))})")
+    check_model(cfg.model, sample_shape(cfg.data))
+    try:
+        select_device(cfg.train.device)
+    except ValueError as e:
+        raise ConfigError(str(e)) from None
+    return check_data(cfg.data)
+
+
+def _prepare_run_dir(cfg: Config, resume: bool, overwrite: bool) -> Path:
+    run_dir = Path(cfg.out)
+    if resume:
+        if not (run_dir / "checkpoints").is_dir():
+            raise CheckpointError(f"{run_dir}: nothing to resume (no checkpoints/ folder)")
+        return run_dir
+    if run_dir.exists() and any(run_dir.iterdir()):
+        if not overwrite:
+            raise ConfigError(f"out: {run_dir} already holds a run; use --resume {run_dir} to continue it "
+                              f"or --overwrite to replace it")
+        shutil.rmtree(run_dir)
+    (run_dir / "samples").mkdir(parents=True, exist_ok=True)
+    return run_dir
+
+
+@contextmanager
+def _stop_requests():
+    """Turn SIGINT/SIGTERM into a flag so the current step finishes and a checkpoint is written."""
+    flag = {"signum": None}
+
+    def handler(signum, frame):
+        if flag["signum"] is not None:  # a second Ctrl-C means: stop now
+            raise KeyboardInterrupt
+        flag["signum"] = signum
+
+    try:
+        previous = {s: signal.signal(s, handler) for s in (signal.SIGINT, signal.SIGTERM)}
+    except ValueError:  # not the main thread: no signal handling
+        previous = {}
+    try:
+        yield flag
+    finally:
+        for s, h in previous.items():
+            signal.signal(s, h)
+
+
+def train(cfg: Config, *, resume: bool = False, overwrite: bool = False, progress: bool = True) -> Path:
+    """Train a GAN as described by `cfg`; returns the run directory.
+
+    resume:    continue from the newest complete checkpoint in `cfg.out`.
+    overwrite: delete an existing run in `cfg.out` first (otherwise that is an error).
+    """
+    # ---- set-up: everything that can fail on bad input fails here, before heavy work
+    source = preflight(cfg)
+    run_dir = _prepare_run_dir(cfg, resume, overwrite)
+    t = cfg.train
+    if t.threads:
+        torch.set_num_threads(t.threads)
+    device = select_device(t.device)
+    data = load_dataset(cfg.data, seed=t.seed)
+    torch.manual_seed(t.seed)  # weight init and dropout
+    G, D = build(cfg.model, data.sample_shape)
+    G.to(device), D.to(device)
+    opt_g, opt_d = make_optimizers(cfg, G, D)
+    counters = Counters()
+    noise = torch.Generator(device).manual_seed(t.seed)
+    if resume:
+        ckpt, skipped = find_latest(run_dir)
+        for path, why in skipped:
+            tqdm.write(f"skipping {path.name}: {why}")
+        weights, state, _ = load_checkpoint(ckpt)
+        load_state_strict(G, weights["G"], ckpt / "G.safetensors")
+        load_state_strict(D, weights["D"], ckpt / "D.safetensors")
+        restore(state, counters, opt_g, opt_d, noise)
+        tqdm.write(f"resuming from {ckpt} at {counters.images:,} images")
+    cfg.save(run_dir / "config.toml")
+    batches = Batches(data, t.batch_size, t.seed, device, counters)
+    d_loss_fn, g_loss_fn = LOSSES[cfg.loss.name]
+    B, k, z_dim = t.batch_size, t.d_steps, cfg.model.z_dim
+    log = MetricsLog(run_dir)
+    epoch_images = (len(data) // B) * B  # images in one epoch (a short tail is skipped)
+    real_preview = data.x[:4096] if not data.is_image else None
+
+    def done() -> bool:
+        if t.epochs:
+            return counters.epoch + counters.epoch_pos / epoch_images >= t.epochs
+        if t.kimg:
+            return counters.images >= t.kimg * 1000
+        return counters.seconds >= t.minutes * 60
+
+    def write_samples(tag: str) -> None:
+        name = f"{tag}_img{counters.images:09d}_epoch{counters.epoch:03d}.png"
+        if data.is_image:
+            images = to_uint8(G.sample(t.grid_size, seed=t.seed, device=device))
+            grid = make_grid(images)
+            save_grid(images, run_dir / "samples" / name)
+        else:
+            grid = plot_points(real_preview, G.sample(2048, seed=t.seed, device=device))
+            save_png(grid, run_dir / "samples" / name)
+        log.image("samples", grid, counters.images)
+
+    def write_checkpoint() -> Path:
+        return save_checkpoint(run_dir, counters.step, {"G": G.state_dict(), "D": D.state_dict()},
+                               capture(counters, opt_g, opt_d, noise), cfg.dumps(), keep=t.keep_checkpoints)
+
+    every = lambda kimg: math.inf if kimg <= 0 else kimg * 1000  # noqa: E731
+    next_sample = (counters.images // every(t.sample_every_kimg) + 1) * every(t.sample_every_kimg)
+    next_ckpt = (counters.images // every(t.checkpoint_every_kimg) + 1) * every(t.checkpoint_every_kimg)
+    if counters.images == 0:
+        write_samples("init")
+    window = torch.zeros(4, device=device)  # running sums: loss_d, loss_g, D(x), D(G(z))
+    window_steps, window_images, window_start = 0, 0, time.perf_counter()
+    bar = tqdm(total=_bar_total(t, epoch_images), initial=_bar_value(t, counters), disable=not progress,
+               unit="s" if t.minutes else "img", unit_scale=not t.minutes, dynamic_ncols=True, leave=True)
+
+    # ---- the loop
+    G.train(), D.train()
+    with _stop_requests() as stop:
+        while not done() and stop["signum"] is None:
+            tick = time.perf_counter()
+            images_before = counters.images
+            epoch_ended = False
+
+            # Discriminator phase: k steps, each on a fresh real batch and a fresh fake batch.
+            # The last fake batch keeps its graph so the generator phase can reuse it,
+            # which saves one generator forward pass per step.
+            D.requires_grad_(True)
+            for i in range(k):
+                real, ended = batches.next()
+                epoch_ended |= ended
+                z = torch.randn(B, z_dim, generator=noise, device=device)
+                with torch.set_grad_enabled(i == k - 1):
+                    fake = G(z)
+                real_logits, fake_logits = D(real), D(fake.detach())
+                loss_d = d_loss_fn(real_logits, fake_logits)
+                opt_d.zero_grad(set_to_none=True)
+                loss_d.backward()
+                opt_d.step()
+
+            # Generator phase: one step through the freshly updated discriminator.
+            D.requires_grad_(False)
+            loss_g = g_loss_fn(D(fake))
+            opt_g.zero_grad(set_to_none=True)
+            loss_g.backward()
+            opt_g.step()
+            counters.step += 1
+
+            # Bookkeeping: sums stay on the device; one host sync per logged window.
+            with torch.no_grad():
+                window += torch.stack([loss_d, loss_g, torch.sigmoid(real_logits).mean(),
+                                       torch.sigmoid(fake_logits).mean()]).detach()
+            window_steps += 1
+            window_images += counters.images - images_before
+            counters.seconds += time.perf_counter() - tick
+            if counters.step % t.log_every == 0:
+                now = time.perf_counter()
+                ld, lg, dx, dgz = (window / window_steps).tolist()
+                record = {"step": counters.step, "images": counters.images,
+                          "epoch": round(counters.epoch + counters.epoch_pos / epoch_images, 4),
+                          "loss_d": ld, "loss_g": lg, "d_real": dx, "d_fake": dgz,
+                          "img_per_s": window_images / max(now - window_start, 1e-9),
+                          "seconds": round(counters.seconds, 3)}
+                log.write(record)
+                bar.set_postfix_str(f"kimg {counters.images / 1000:.1f} loss_d {ld:.3f} loss_g {lg:.3f} "
+                                    f"D(x) {dx:.2f} D(G(z)) {dgz:.2f}", refresh=False)
+                window.zero_()
+                window_steps, window_images, window_start = 0, 0, now
+            bar.update(_bar_value(t, counters) - bar.n)
+            if (epoch_ended and t.sample_every_kimg <= 0) or counters.images >= next_sample:
+                write_samples("epoch" if epoch_ended else "grid")
+                next_sample = (counters.images // every(t.sample_every_kimg) + 1) * every(t.sample_every_kimg)
+            if counters.images >= next_ckpt:
+                write_checkpoint()
+                next_ckpt = (counters.images // every(t.checkpoint_every_kimg) + 1) * every(t.checkpoint_every_kimg)
+        bar.close()
+
+        # ---- finish: final grid, checkpoint, shareable generator
+        write_samples("final" if stop["signum"] is None else "stopped")
+        ckpt = write_checkpoint()
+        export_generator(G, cfg, run_dir, {
+            "images_seen": counters.images, "epochs": counters.epoch + counters.epoch_pos / epoch_images,
+            "train_seconds": counters.seconds, "steps": counters.step, "source": source,
+            "classes": data.classes, "dataset_size": len(data)})
+        log.close()
+        if stop["signum"] is not None:
+            raise TrainingInterrupted(stop["signum"], ckpt)
+    return run_dir
+
+
+def _bar_total(t, epoch_images: int) -> float | None:
+    if t.minutes:
+        return round(t.minutes * 60)
+    return round(t.epochs * epoch_images) if t.epochs else round(t.kimg * 1000)
+
+
+def _bar_value(t, c: Counters) -> float:
+    return round(c.seconds) if t.minutes else c.images
