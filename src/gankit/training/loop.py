@@ -26,7 +26,7 @@ from gankit.config import Config, ConfigError
 from gankit.data import DATASETS, check as check_data, load_dataset, sample_shape, to_uint8
 from gankit.io.checkpoint import CheckpointError, find_latest, load_checkpoint, save_checkpoint
 from gankit.io.generator import export_generator, load_state_strict
-from gankit.io.images import make_grid, plot_points, save_grid, save_png
+from gankit.io.images import make_grid, plot_points, save_png
 from gankit.io.logs import MetricsLog
 from gankit.losses import LOSSES
 from gankit.models import MODELS, build, check as check_model
@@ -142,7 +142,7 @@ def train(cfg: Config, *, resume: bool = False, overwrite: bool = False, progres
         if data.is_image:
             images = to_uint8(G.sample(t.grid_size, seed=t.seed, device=device))
             grid = make_grid(images)
-            save_grid(images, run_dir / "samples" / name)
+            save_png(grid, run_dir / "samples" / name, scale=2 if data.x.shape[-1] <= 32 else 1)
         else:
             grid = plot_points(real_preview, G.sample(2048, seed=t.seed, device=device))
             save_png(grid, run_dir / "samples" / name)

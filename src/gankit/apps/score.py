@@ -1,0 +1,67 @@
+"""The discriminator's verdict: the probability it gives each image of being real."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+import torch
+from PIL import Image, UnidentifiedImageError
+from torch import nn
+
+from gankit.config import Config
+from gankit.data import to_float
+from gankit.data.folder import EXTENSIONS, read_image
+from gankit.data.folder import _bomb_guard as bomb_guard  # TODO: public name
+
+
+@dataclass
+class Verdict:
+    path: str
+    probability: float | None = None  # sigmoid(logit) in [0, 1]; None when the file could not be read
+    logit: float | None = None
+    note: str | None = None           # what was converted to fit the model
+    error: str | None = None          # why the file could not be scored
+
+
+def _inspect(path: Path, channels: int, resolution: int) -> str | None:
+    """A note on what must change for the image to fit the model, read from the header only."""
+    with Image.open(path) as img:
+        w, h = img.size
+        mode = img.mode
+    notes = []
+    if (w, h) != (resolution, resolution):
+        notes.append(f"resized from {w}x{h} to {resolution}x{resolution}")
+    if mode != ("L" if channels == 1 else "RGB"):
+        notes.append(f"converted from {mode} to {'grayscale' if channels == 1 else 'RGB'}")
+    return ", ".join(notes) or None
+
+
+@torch.inference_mode()
+def score_files(D: nn.Module, cfg: Config, paths: list[str | Path], batch_size: int = 64) -> list[Verdict]:
+    """One Verdict per path, in order. Unreadable files get `error` set and are not scored."""
+    c, r = cfg.data.channels, cfg.data.resolution
+    verdicts, images, slots = [], [], []
+    with bomb_guard():
+        for p in map(Path, paths):
+            v = Verdict(str(p))
+            verdicts.append(v)
+            if not p.is_file():
+                v.error = "no such file"
+            elif p.suffix.lower() not in EXTENSIONS:
+                v.error = f"not an image file type gankit reads ({', '.join(sorted(EXTENSIONS))})"
+            else:
+                try:
+                    v.note = _inspect(p, c, r)
+                    images.append(torch.from_numpy(read_image(p, c, r)))
+                    slots.append(v)
+                except (OSError, UnidentifiedImageError, ValueError, Image.DecompressionBombError,
+                        Image.DecompressionBombWarning) as e:
+                    v.error = f"unreadable image ({type(e).__name__}: {e})"
+    device = next(D.parameters()).device
+    for i in range(0, len(images), batch_size):
+        x = to_float(torch.stack(images[i:i + batch_size]).to(device))
+        logits = D(x).float().cpu()
+        for v, logit in zip(slots[i:i + batch_size], logits.tolist()):
+            v.logit, v.probability = logit, float(torch.sigmoid(torch.tensor(logit)))
+    return verdicts

@@ -1,0 +1,35 @@
+"""Helpers shared by tests (importable as `helpers`; pytest puts tests/ on sys.path)."""
+
+import gzip
+import struct
+
+import numpy as np
+
+from gankit import config as C
+
+
+def write_idx(folder, split="train", n=256, seed=0):
+    """Write a tiny Fashion-MNIST-like IDX pair: bright rectangles whose width encodes the label."""
+    rng = np.random.default_rng(seed)
+    labels = rng.integers(0, 10, n).astype(np.uint8)
+    images = np.zeros((n, 28, 28), np.uint8)
+    for i, y in enumerate(labels):
+        w = 3 + 2 * int(y)
+        images[i, 4:24, 14 - w // 2:14 + (w + 1) // 2] = 200 + rng.integers(0, 55)
+    prefix = "train" if split == "train" else "t10k"
+    with gzip.open(folder / f"{prefix}-images-idx3-ubyte.gz", "wb") as f:
+        f.write(struct.pack(">IIII", 0x803, n, 28, 28) + images.tobytes())
+    with gzip.open(folder / f"{prefix}-labels-idx1-ubyte.gz", "wb") as f:
+        f.write(struct.pack(">II", 0x801, n) + labels.tobytes())
+    return images, labels
+
+
+def tiny_config(out, data_dir, *overrides):
+    """A DCGAN small enough to train a few steps in well under a second; overrides are KEY=VALUE."""
+    values = {
+        "out": str(out),
+        "data": {"name": "fashion-mnist", "path": str(data_dir)},
+        "model": {"arch": "dcgan", "z_dim": 8, "width": 8},
+        "train": {"batch_size": 16, "kimg": 0.128, "log_every": 2, "grid_size": 16, "threads": 1},
+    }
+    return C.resolve(overrides=[values, *overrides])
