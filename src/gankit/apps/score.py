@@ -11,8 +11,7 @@ from torch import nn
 
 from gankit.config import Config
 from gankit.data import to_float
-from gankit.data.folder import EXTENSIONS, read_image
-from gankit.data.folder import _bomb_guard as bomb_guard  # TODO: public name
+from gankit.data.folder import EXTENSIONS, bomb_guard, read_image
 
 
 @dataclass

@@ -1,0 +1,89 @@
+"""Generator/discriminator families and their registry.
+
+`MODELS` maps an architecture name (``model.arch``) to a `ModelFamily`; the CLI
+reads its choices from it. `check` validates a config against a sample shape
+before any heavy work; `build` returns an initialised ``(G, D)`` pair.
+
+Sample shapes are ``(C, H, W)`` for images (float in [-1, 1]) and ``(D,)`` for
+toy data. Every generator subclasses `Generator`: ``G(z)`` maps ``(N, z_dim)``
+to ``(N, *shape)`` and ``G.sample(n, seed=...)`` draws reproducible samples.
+Discriminators map ``(N, *shape)`` to raw logits ``(N,)`` (no sigmoid).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Callable
+
+import torch
+from torch import nn
+
+from gankit.config import ModelConfig
+from gankit.models import dcgan, dcgan_tf, mlp
+from gankit.models.base import LATENT_CHUNK, Generator, ModelError, init_weights, latents
+
+__all__ = ["MODELS", "ModelFamily", "ModelError", "Generator", "build", "check", "latents",
+           "init_weights", "LATENT_CHUNK"]
+
+
+@dataclass(frozen=True)
+class ModelFamily:
+    generator: Callable[[ModelConfig, tuple], Generator]
+    """(cfg, sample_shape) -> an initialised generator."""
+    discriminator: Callable[[ModelConfig, tuple], nn.Module]
+    """(cfg, sample_shape) -> an initialised discriminator returning logits (N,)."""
+    check: Callable[[ModelConfig, tuple], "str | None"]
+    """None if the family can build this shape, else the reason (one line, no field prefix)."""
+    description: str
+    """One line for --help."""
+
+
+MODELS: dict[str, ModelFamily] = {
+    "mlp": ModelFamily(
+        mlp.generator, mlp.discriminator, mlp.check,
+        "the 2014 GAN MLP: depth x width hidden units; any data shape (toy data, small images)"),
+    "dcgan": ModelFamily(
+        dcgan.generator, dcgan.discriminator, dcgan.check,
+        "DCGAN conv G/D for square images of 4*2^k or 7*2^k pixels (28, 32, 64, ...); width = last G layer's channels"),
+    "dcgan-tf": ModelFamily(
+        dcgan_tf.generator, dcgan_tf.discriminator, dcgan_tf.check,
+        "the TensorFlow tutorial DCGAN, 28x28 only; ignores model.width/d_dropout/d_batchnorm"),
+}
+
+
+def _shape(shape) -> tuple:
+    try:
+        return tuple(int(s) for s in shape)
+    except (TypeError, ValueError):
+        raise ModelError(f"model: sample shape must be a tuple of ints, got {shape!r}") from None
+
+
+def check(cfg: ModelConfig, shape: tuple) -> None:
+    """Raise `ModelError` (one line naming the field) unless `cfg` can build `shape`."""
+    family = MODELS.get(cfg.arch)
+    if family is None:
+        raise ModelError(f"model.arch: unknown architecture {cfg.arch!r} (known: {', '.join(sorted(MODELS))})")
+    for name in ("z_dim", "width", "depth"):
+        if getattr(cfg, name) < 1:
+            raise ModelError(f"model.{name}: must be > 0, got {getattr(cfg, name)!r}")
+    if not 0.0 <= cfg.d_dropout < 1.0:
+        raise ModelError(f"model.d_dropout: must be in [0, 1), got {cfg.d_dropout!r}")
+    reason = family.check(cfg, _shape(shape))
+    if reason is not None:
+        raise ModelError(f"model.arch: {reason}")
+
+
+def build(cfg: ModelConfig, shape: tuple, seed: int | None = None) -> tuple[Generator, nn.Module]:
+    """Check, then construct an initialised ``(G, D)`` for sample shape `shape`.
+
+    With `seed`, the initial weights depend only on it (torch's global RNG is
+    left untouched); without, they are drawn from the global RNG.
+    """
+    check(cfg, shape)
+    shape = _shape(shape)
+    family = MODELS[cfg.arch]
+    if seed is None:
+        return family.generator(cfg, shape), family.discriminator(cfg, shape)
+    with torch.random.fork_rng(devices=[]):
+        torch.manual_seed(seed)
+        return family.generator(cfg, shape), family.discriminator(cfg, shape)

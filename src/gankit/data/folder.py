@@ -1,0 +1,184 @@
+"""A folder of images (PNG, JPEG, BMP, WebP) read with Pillow into one uint8 tensor.
+
+Layouts:
+- ``root/*.png``: unlabeled;
+- ``root/<class>/**/*.png``: labeled, class names are the sub-folder names sorted,
+  labels their index.
+
+Every image becomes (C, R, R) uint8 with C = data.channels and R =
+data.resolution: converted to L or RGB (transparency composited on white, 16-bit
+scaled to 8, CMYK and palettes converted), the shorter side resized to R with
+Lanczos and the centre cropped to a square.
+
+Files come from users and the internet, so nothing is trusted: only an
+allow-list of extensions is opened, Pillow's decompression-bomb guard is set to
+an explicit limit and its warning made an error (a 40-byte PNG can claim ten
+gigapixels), and every unreadable file is reported by name rather than skipped.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import warnings
+from pathlib import Path
+
+import numpy as np
+import torch
+from PIL import Image, ImageOps
+from tqdm import tqdm
+
+from gankit.data.dataset import DataError, Dataset
+
+EXTENSIONS = frozenset({".png", ".jpg", ".jpeg", ".bmp", ".webp"})
+
+# Largest image opened, in pixels (64 megapixels, e.g. 8000 x 8000). Pillow's
+# own default (~89 MP, and only a warning below twice that) is global state we
+# neither rely on nor change for the rest of the process.
+MAX_IMAGE_PIXELS = 64 * 1024 * 1024
+
+# Above this many files a progress bar is worth its line on the terminal.
+PROGRESS_MIN_FILES = 2000
+
+# How many bad files an error message names before it only counts the rest.
+_NAMED = 5
+
+
+def _is_image_file(p: Path) -> bool:
+    # Hidden files are skipped: macOS leaves "._name.png" resource forks beside real images.
+    return p.suffix.lower() in EXTENSIONS and not p.name.startswith(".") and p.is_file()
+
+
+def scan(root: str | Path) -> tuple[list[Path], list[int] | None, list[str]]:
+    """List the images under `root` without opening them.
+
+    Returns (files, labels, classes): files sorted (by class, then path), labels
+    per file or None for an unlabeled folder, and the sorted class names.
+    Raises DataError for a missing folder, a folder with no images, or a folder
+    that mixes top-level images with class sub-folders (ambiguous labels).
+    """
+    if not str(root):
+        raise DataError("data.path: the folder dataset needs a directory of images "
+                        "(set data.path or pass --data-dir)")
+    root = Path(root).expanduser()
+    if not root.exists():
+        raise DataError(f"data.path: image folder {str(root)!r} does not exist")
+    if not root.is_dir():
+        raise DataError(f"data.path: {str(root)!r} is not a directory")
+
+    top = sorted(p for p in root.iterdir() if _is_image_file(p))
+    class_files: dict[str, list[Path]] = {}
+    for sub in sorted(p for p in root.iterdir() if p.is_dir() and not p.name.startswith(".")):
+        files = sorted(p for p in sub.rglob("*") if _is_image_file(p))
+        if files:  # an empty sub-folder is not a class
+            class_files[sub.name] = files
+
+    if top and class_files:
+        raise DataError(f"data.path: {root} has {len(top)} image(s) at the top level and class "
+                        f"sub-folders ({', '.join(list(class_files)[:_NAMED])}); put every image "
+                        f"in a class sub-folder, or all of them at the top level for unlabeled data")
+    if top:
+        return top, None, []
+    if not class_files:
+        raise DataError(f"data.path: no images ({', '.join(sorted(EXTENSIONS))}) in {root} "
+                        f"or its sub-folders")
+    classes = sorted(class_files)
+    files, labels = [], []
+    for label, name in enumerate(classes):
+        files += class_files[name]
+        labels += [label] * len(class_files[name])
+    return files, labels, classes
+
+
+@contextlib.contextmanager
+def bomb_guard():
+    """Within: images over MAX_IMAGE_PIXELS raise instead of warning (restored afterwards)."""
+    saved = Image.MAX_IMAGE_PIXELS
+    Image.MAX_IMAGE_PIXELS = MAX_IMAGE_PIXELS
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("error", Image.DecompressionBombWarning)
+            yield
+    finally:
+        Image.MAX_IMAGE_PIXELS = saved
+
+
+def _to_mode(img: Image.Image, channels: int) -> Image.Image:
+    """Any Pillow mode -> "L" (channels 1) or "RGB" (channels 3), 8 bits per channel."""
+    target = "L" if channels == 1 else "RGB"
+    if img.mode in ("I;16", "I;16L", "I;16B", "I;16N", "I", "F"):
+        # Pillow's convert("L") clips 16-bit values at 255 instead of scaling
+        # them; scale by hand (65535 -> 255). "I"/"F" holding 8-bit data stay as is.
+        arr = np.asarray(img, dtype=np.float64)
+        if img.mode.startswith("I;16") or arr.max(initial=0) > 255:
+            arr = arr / 257.0
+        img = Image.fromarray(np.clip(np.rint(arr), 0, 255).astype(np.uint8), "L")
+    if img.mode == "P":
+        # A palette may carry transparency; go through RGBA so it is composited below.
+        img = img.convert("RGBA" if "transparency" in img.info else "RGB")
+    if img.mode in ("RGBA", "LA", "La", "RGBa", "PA") or "transparency" in img.info:
+        # Transparent pixels hold arbitrary colour; composite on white, as a viewer shows them.
+        rgba = img.convert("RGBA")
+        background = Image.new("RGBA", rgba.size, (255, 255, 255, 255))
+        img = Image.alpha_composite(background, rgba).convert("RGB")
+    if img.mode not in ("L", "RGB"):
+        img = img.convert("RGB")  # CMYK, YCbCr, LAB, HSV, 1-bit, ...
+    return img.convert(target) if img.mode != target else img
+
+
+def read_image(path: Path, channels: int, resolution: int) -> np.ndarray:
+    """One file -> uint8 (channels, resolution, resolution).
+
+    Raises the Pillow/OS error as is; `load_folder` collects them per file.
+    Call inside `bomb_guard()`.
+    """
+    with Image.open(path) as img:
+        if img.format == "JPEG":
+            # Let libjpeg decode at 1/2, 1/4 or 1/8 scale when the target is small:
+            # much faster on photos, and still at least `resolution` on the short side.
+            w, h = img.size
+            short = min(w, h)
+            img.draft(img.mode, (max(1, w * resolution // short), max(1, h * resolution // short)))
+        img.load()  # decode now, so a truncated file fails here, inside the handler
+        img = ImageOps.exif_transpose(img)  # phone photos store rotation in EXIF
+        img = _to_mode(img, channels)
+        img = ImageOps.fit(img, (resolution, resolution), method=Image.Resampling.LANCZOS,
+                           centering=(0.5, 0.5))
+        arr = np.array(img, dtype=np.uint8)  # a writable copy: torch warns on read-only buffers
+    return arr[None] if arr.ndim == 2 else arr.transpose(2, 0, 1)
+
+
+def load_folder(path: str | Path, channels: int, resolution: int, limit: int = 0,
+                name: str = "folder") -> Dataset:
+    """Read every image under `path` -> Dataset with x uint8 (N, channels, R, R).
+
+    `limit` > 0 reads only the first `limit` files in scan order (by class, then
+    path). Raises DataError naming up to five unreadable files and their count.
+    """
+    files, labels, classes = scan(path)
+    root = Path(path).expanduser()
+    if limit > 0:
+        files = files[:limit]
+        labels = labels[:limit] if labels is not None else None
+    x = torch.empty((len(files), channels, resolution, resolution), dtype=torch.uint8)
+    bad: list[str] = []
+    with bomb_guard():
+        progress = tqdm(files, desc=f"reading {root.name or root}", unit="img",
+                        disable=len(files) <= PROGRESS_MIN_FILES, leave=False)
+        for i, f in enumerate(progress):
+            try:
+                x[i] = torch.from_numpy(read_image(f, channels, resolution))
+            except (Image.DecompressionBombError, Image.DecompressionBombWarning):
+                bad.append(f"{f.relative_to(root)} (over {MAX_IMAGE_PIXELS // 2**20} megapixels)")
+            except Image.UnidentifiedImageError:
+                reason = "empty file" if f.stat().st_size == 0 else "not an image Pillow can read"
+                bad.append(f"{f.relative_to(root)} ({reason})")
+            except (OSError, ValueError, SyntaxError) as e:
+                # Pillow reports bad data with all of these (SyntaxError from some plugins).
+                reason = (str(e).splitlines() or ["unreadable"])[0]
+                bad.append(f"{f.relative_to(root)} ({reason})")
+    if bad:
+        more = f" and {len(bad) - _NAMED} more" if len(bad) > _NAMED else ""
+        raise DataError(f"{root}: {len(bad)} unreadable image file(s): "
+                        f"{'; '.join(bad[:_NAMED])}{more}")
+    y = torch.tensor(labels, dtype=torch.int64) if labels is not None else None
+    return Dataset(x=x, y=y, name=name, classes=classes, source=str(root))

@@ -1,0 +1,122 @@
+"""What every model family shares: the `Generator` base, seeded latents, weight init.
+
+Shapes: a sample shape is ``(C, H, W)`` for images (values in [-1, 1]) or
+``(D,)`` for toy data (unbounded). Generators map ``z: (N, z_dim)`` to
+``(N, *shape)``; discriminators map ``(N, *shape)`` to raw logits ``(N,)``.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import torch
+from torch import Tensor, nn
+
+__all__ = ["ModelError", "Generator", "latents", "init_weights", "LATENT_CHUNK"]
+
+LATENT_CHUNK = 256
+"""Latents are drawn in chunks of this many rows, each from its own seeded stream.
+
+Changing it changes every latent of every seed: it is part of the on-disk
+meaning of "sample i of seed s" and must stay fixed.
+"""
+
+
+class ModelError(ValueError):
+    """A model cannot be built for this config and sample shape.
+
+    The message is one user-facing line that starts with the config field,
+    e.g. ``model.arch: dcgan-tf builds only 28x28 images, got resolution 32``.
+    """
+
+
+def _chunk_seed(seed: int, chunk: int) -> int:
+    # SeedSequence hashes (seed, chunk) so that neighbouring seeds and chunks give
+    # unrelated torch streams; it only takes non-negative ints, hence the modulo.
+    state = np.random.SeedSequence([seed % 2**64, chunk]).generate_state(1, dtype=np.uint64)
+    return int(state[0])
+
+
+def latents(n: int, z_dim: int, seed: int, start: int = 0) -> Tensor:
+    """Latent vectors ``start .. start+n-1`` of `seed`: ``(n, z_dim)`` float32 on CPU, z ~ N(0, I).
+
+    Row i depends only on ``(seed, start + i, z_dim)``, never on n, the batch size
+    or the device the caller later moves it to, so that sample i of seed s is the
+    same image however it is produced. Seeds are taken modulo 2**64.
+    """
+    if n < 0 or start < 0 or z_dim <= 0:
+        raise ValueError(f"latents: need n >= 0, start >= 0, z_dim > 0, got n={n}, start={start}, z_dim={z_dim}")
+    if n == 0:
+        return torch.empty(0, z_dim)
+    first, last = start // LATENT_CHUNK, (start + n - 1) // LATENT_CHUNK
+    parts = []
+    for chunk in range(first, last + 1):
+        gen = torch.Generator().manual_seed(_chunk_seed(seed, chunk))
+        # Always draw the whole chunk: the values of a row must not depend on how
+        # many rows were asked for (torch's CPU normal sampler changes algorithm by size).
+        parts.append(torch.randn(LATENT_CHUNK, z_dim, generator=gen, dtype=torch.float32))
+    offset = start - first * LATENT_CHUNK
+    z = parts[0] if len(parts) == 1 else torch.cat(parts)
+    return z[offset:offset + n].contiguous()
+
+
+@torch.no_grad()
+def init_weights(module: nn.Module) -> nn.Module:
+    """DCGAN init (Radford et al. 2015): conv/linear weights N(0, 0.02), batch-norm
+    scale N(1, 0.02), all biases 0. Draws from torch's global RNG; returns `module`."""
+    for m in module.modules():
+        if isinstance(m, (nn.Conv2d, nn.ConvTranspose2d, nn.Linear)):
+            m.weight.normal_(0.0, 0.02)
+            if m.bias is not None:
+                m.bias.zero_()
+        elif isinstance(m, nn.modules.batchnorm._BatchNorm):
+            m.weight.normal_(1.0, 0.02)
+            m.bias.zero_()
+    return module
+
+
+def _module_device(module: nn.Module) -> torch.device:
+    p = next(module.parameters(), None)
+    return p.device if p is not None else torch.device("cpu")
+
+
+class Generator(nn.Module):
+    """Base of every family's generator.
+
+    Subclasses set `z_dim` and `out_shape` (via ``super().__init__``) and define
+    ``forward(z: (N, z_dim)) -> (N, *out_shape)``: images in [-1, 1] (tanh), toy
+    data unbounded (linear output).
+    """
+
+    def __init__(self, z_dim: int, out_shape: tuple):
+        super().__init__()
+        self.z_dim = int(z_dim)
+        self.out_shape = tuple(int(s) for s in out_shape)
+
+    def forward(self, z: Tensor) -> Tensor:  # pragma: no cover - abstract
+        raise NotImplementedError
+
+    @torch.inference_mode()
+    def sample(self, n: int, seed: int = 0, start: int = 0, batch_size: int = 256, device=None) -> Tensor:
+        """Samples ``start .. start+n-1`` of `seed`: ``(n, *out_shape)`` float32 on CPU.
+
+        Runs in eval mode (batch norm uses its running statistics, so sample i is
+        the same for any `batch_size`) and restores the previous mode afterwards.
+        `device` is where latents are sent; it defaults to the module's device.
+        The result is an ordinary tensor (not an inference tensor), so it can be
+        fed to modules that record gradients.
+        """
+        if n < 0 or batch_size < 1:
+            raise ValueError(f"sample: need n >= 0 and batch_size >= 1, got n={n}, batch_size={batch_size}")
+        device = _module_device(self) if device is None else torch.device(device)
+        with torch.inference_mode(False):
+            out = torch.empty((n, *self.out_shape), dtype=torch.float32)
+        was_training = self.training
+        self.eval()
+        try:
+            for i in range(0, n, batch_size):
+                b = min(batch_size, n - i)
+                z = latents(b, self.z_dim, seed, start + i).to(device)
+                out[i:i + b] = self(z)  # copies to CPU and casts to float32 in one go
+        finally:
+            self.train(was_training)
+        return out

@@ -1,0 +1,108 @@
+"""DCGAN (Radford et al. 2015) for square images of resolution s * 2**k, s in {4, 7}, k >= 1.
+
+That covers 8, 14, 16, 28, 32, 56, 64, 112, 128, ... Any channel count works
+(1 and 3 in practice).
+
+G: z (N, z_dim) -> linear to (C0, s, s) + BN + ReLU -> k transposed 4x4 stride-2
+   convs, each doubling the size and halving the channels (BN + ReLU between),
+   the last one to `channels` with tanh: (N, C, H, W) in [-1, 1].
+   The last hidden layer has `width` channels, so C0 = width * 2**(k-1).
+D: the mirror: k strided 4x4 convs (C -> width -> ... -> C0) with LeakyReLU(0.2),
+   optional BN (model.d_batchnorm, never on the first layer, as in the paper),
+   optional dropout (model.d_dropout), then a linear to one raw logit: (N,).
+"""
+
+from __future__ import annotations
+
+from torch import Tensor, nn
+
+from gankit.config import ModelConfig
+from gankit.models.base import Generator, init_weights
+
+
+def split_resolution(resolution: int) -> tuple[int, int] | None:
+    """(s, k) with resolution == s * 2**k, s in {4, 7}, k >= 1; None if there is none."""
+    for s in (4, 7):
+        q, r = divmod(resolution, s)
+        if r == 0 and q >= 2 and q & (q - 1) == 0:
+            return s, q.bit_length() - 1
+    return None
+
+
+class DCGANGenerator(Generator):
+    """z (N, z_dim) -> images (N, channels, resolution, resolution) in [-1, 1]."""
+
+    def __init__(self, z_dim: int, resolution: int, channels: int, width: int = 64):
+        super().__init__(z_dim, (channels, resolution, resolution))
+        s, k = split_resolution(resolution)
+        c = width * 2 ** (k - 1)
+        # No biases before batch norm: BN's shift makes them redundant work.
+        layers: list[nn.Module] = [
+            nn.Linear(z_dim, c * s * s, bias=False),
+            nn.Unflatten(1, (c, s, s)),
+            nn.BatchNorm2d(c),
+            nn.ReLU(inplace=True),  # BN's backward needs its input, not its output
+        ]
+        for _ in range(k - 1):
+            layers += [
+                nn.ConvTranspose2d(c, c // 2, 4, 2, 1, bias=False),
+                nn.BatchNorm2d(c // 2),
+                nn.ReLU(inplace=True),
+            ]
+            c //= 2
+        layers += [nn.ConvTranspose2d(c, channels, 4, 2, 1), nn.Tanh()]
+        self.net = nn.Sequential(*layers)
+        init_weights(self)
+
+    def forward(self, z: Tensor) -> Tensor:
+        return self.net(z)
+
+
+class DCGANDiscriminator(nn.Module):
+    """Images (N, channels, resolution, resolution) -> raw logits (N,)."""
+
+    def __init__(self, resolution: int, channels: int, width: int = 64,
+                 batchnorm: bool = False, dropout: float = 0.0):
+        super().__init__()
+        self.in_shape = (channels, resolution, resolution)
+        s, k = split_resolution(resolution)
+        layers: list[nn.Module] = []
+        c_in, c_out = channels, width
+        for i in range(k):
+            bn = batchnorm and i > 0
+            layers.append(nn.Conv2d(c_in, c_out, 4, 2, 1, bias=not bn))
+            if bn:
+                layers.append(nn.BatchNorm2d(c_out))
+            layers.append(nn.LeakyReLU(0.2, inplace=True))
+            if dropout > 0:
+                # not inplace: LeakyReLU's backward reads its own (inplace) output
+                layers.append(nn.Dropout(dropout))
+            c_in, c_out = c_out, c_out * 2
+        layers += [nn.Flatten(), nn.Linear(c_in * s * s, 1)]
+        self.net = nn.Sequential(*layers)
+        init_weights(self)
+
+    def forward(self, x: Tensor) -> Tensor:
+        return self.net(x).squeeze(1)
+
+
+def check(cfg: ModelConfig, shape: tuple) -> str | None:
+    if len(shape) != 3:
+        return f"dcgan builds images of shape (C, H, W), got sample shape {tuple(shape)}; use arch 'mlp' for toy data"
+    c, h, w = shape
+    if h != w:
+        return f"dcgan builds square images, got {h}x{w}"
+    if c < 1:
+        return f"dcgan needs at least one channel, got {c}"
+    if split_resolution(h) is None:
+        return (f"dcgan builds resolutions 4*2^k or 7*2^k with k >= 1 "
+                f"(8, 14, 16, 28, 32, 56, 64, 112, 128, ...), got resolution {h}")
+    return None
+
+
+def generator(cfg: ModelConfig, shape: tuple) -> DCGANGenerator:
+    return DCGANGenerator(cfg.z_dim, shape[1], shape[0], cfg.width)
+
+
+def discriminator(cfg: ModelConfig, shape: tuple) -> DCGANDiscriminator:
+    return DCGANDiscriminator(shape[1], shape[0], cfg.width, cfg.d_batchnorm, cfg.d_dropout)

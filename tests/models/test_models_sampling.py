@@ -1,0 +1,86 @@
+"""latents() and Generator.sample(): sample i of seed s is the same however it is produced."""
+
+import pytest
+import torch
+
+from gankit.config import ModelConfig
+from gankit.models import LATENT_CHUNK, build, latents
+
+
+def test_models_latents_rows_are_independent_of_n_and_start():
+    full = latents(600, 8, 5)
+    assert full.shape == (600, 8) and full.dtype == torch.float32 and full.device.type == "cpu"
+    assert torch.equal(full[260], latents(1, 8, 5, start=260)[0])
+    assert torch.equal(full[:300], latents(300, 8, 5))
+    # arbitrary pieces straddling chunk boundaries reassemble the same rows
+    pieces = [latents(b - a, 8, 5, start=a) for a, b in [(0, 1), (1, 255), (255, 257), (257, 513), (513, 600)]]
+    assert torch.equal(torch.cat(pieces), full)
+    assert latents(0, 8, 5, start=10).shape == (0, 8)
+
+
+def test_models_latents_seeds_and_chunks_differ():
+    a, b = latents(2 * LATENT_CHUNK, 8, 0), latents(2 * LATENT_CHUNK, 8, 1)
+    assert not torch.isclose(a, b).any()
+    # chunk 1 of seed 0 must not be chunk 0 of seed 1 (as naive seed + chunk seeding would give)
+    assert not torch.isclose(a[LATENT_CHUNK:], b[:LATENT_CHUNK]).any()
+    assert not torch.isclose(a[:LATENT_CHUNK], a[LATENT_CHUNK:]).any()
+    assert torch.equal(latents(3, 8, -1), latents(3, 8, -1))
+
+
+def test_models_latents_are_standard_normal():
+    z = latents(8192, 16, 0)
+    assert abs(z.mean().item()) < 0.02
+    assert abs(z.std().item() - 1.0) < 0.02
+    corr = torch.corrcoef(z.T)
+    assert (corr - torch.eye(16)).abs().max() < 0.06  # coordinates uncorrelated
+    # chunk streams are not correlated with each other either
+    c = torch.corrcoef(torch.stack([z[:LATENT_CHUNK].flatten(), z[LATENT_CHUNK:2 * LATENT_CHUNK].flatten()]))
+    assert abs(c[0, 1].item()) < 0.05
+
+
+def test_models_latents_reject_bad_arguments():
+    with pytest.raises(ValueError):
+        latents(-1, 8, 0)
+    with pytest.raises(ValueError):
+        latents(1, 8, 0, start=-1)
+
+
+def _trained_bn_generator(arch="dcgan", shape=(1, 28, 28)):
+    G, _ = build(ModelConfig(arch=arch, z_dim=8, width=8), shape, seed=0)
+    G.train()
+    with torch.no_grad():
+        for _ in range(3):  # running stats now differ from the batch stats of any sample batch
+            G(torch.randn(16, 8) * 2 + 1)
+    return G
+
+
+@pytest.mark.parametrize("arch,shape", [("dcgan", (1, 28, 28)), ("dcgan-tf", (1, 28, 28)), ("mlp", (2,))])
+def test_models_sample_is_independent_of_batch_size(arch, shape):
+    G = _trained_bn_generator(arch, shape)
+    n = 20
+    ref = G.sample(n, seed=3, batch_size=256)
+    assert ref.shape == (n, *shape) and ref.dtype == torch.float32 and ref.device.type == "cpu"
+    for bs in (1, 7):
+        assert torch.allclose(G.sample(n, seed=3, batch_size=bs), ref, atol=1e-6, rtol=0)
+    assert G.training  # mode restored
+    G.eval()
+    with torch.no_grad():
+        assert torch.allclose(G(latents(n, 8, 3)), ref, atol=1e-6, rtol=0)
+
+
+def test_models_sample_start_and_seed():
+    G = _trained_bn_generator()
+    ref = G.sample(12, seed=4)
+    assert torch.allclose(G.sample(5, seed=4, start=7), ref[7:], atol=1e-6, rtol=0)
+    assert not torch.allclose(G.sample(12, seed=5), ref)
+    assert G.sample(0).shape == (0, 1, 28, 28)
+
+
+def test_models_sample_restores_eval_mode_and_gives_ordinary_tensors():
+    G = _trained_bn_generator()
+    G.eval()
+    x = G.sample(4, seed=0, device="cpu")
+    assert not G.training
+    assert not x.is_inference()  # usable as input to modules that record gradients
+    _, D = build(ModelConfig(arch="dcgan", z_dim=8, width=8), (1, 28, 28), seed=0)
+    D(x).sum().backward()
