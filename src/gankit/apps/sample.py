@@ -9,7 +9,7 @@ import numpy as np
 
 from gankit.data import to_uint8
 from gankit.io.files import write_bytes_atomic
-from gankit.io.images import plot_points, save_grid, save_png
+from gankit.io.images import plot_points, save_grid, save_image, save_png
 from gankit.models import Generator
 
 
@@ -45,6 +45,6 @@ def write_samples(G: Generator, num: int, seed: int, out: str | Path, batch_size
         raise ValueError(f"{out}: toy samples are points; write them to a .npy, .npz or .png file")
     out.mkdir(parents=True, exist_ok=True)
     for i in range(num):
-        save_grid(arr[i:i + 1], out / f"sample_{seed}_{i:05d}.png", nrow=1)
+        save_image(arr[i], out / f"sample_{seed}_{i:05d}.png")
     return f"wrote {num} PNG files (seed {seed}) to {out}/"
 

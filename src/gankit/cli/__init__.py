@@ -27,7 +27,7 @@ def build_parser() -> argparse.ArgumentParser:
         p = module.add_parser(sub, name)
         p.add_argument("--debug", action="store_true", default=argparse.SUPPRESS,
                        help="show full tracebacks instead of one-line errors")
-        p.set_defaults(run=module.run)
+        p.set_defaults(handler=module.run)
     return parser
 
 
@@ -45,7 +45,7 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     from gankit.training.loop import TrainingInterrupted
     try:
-        return args.run(args) or 0
+        return args.handler(args) or 0
     except TrainingInterrupted as e:
         print(f"gankit: {e}", file=sys.stderr)
         return 128 + e.signum

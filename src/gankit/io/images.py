@@ -56,6 +56,11 @@ def save_png(array: np.ndarray, path: str | Path, scale: int = 1) -> None:
     write_bytes_atomic(path, _encode(to_pil(array, scale), "PNG"))
 
 
+def save_image(image: torch.Tensor, path: str | Path) -> None:
+    """Write one uint8 image (C, H, W) as a PNG at its native size."""
+    save_png(image.permute(1, 2, 0).cpu().numpy(), path)
+
+
 def save_grid(images: torch.Tensor, path: str | Path, nrow: int | None = None, scale: int = 1) -> None:
     """Write uint8 images (N, C, H, W) as one PNG grid."""
     save_png(make_grid(images, nrow), path, scale)
