@@ -109,7 +109,10 @@ class TrainConfig:
     device: str = "auto"
     """`auto` (CUDA when available), `cpu`, `cuda` or `cuda:N`."""
     threads: int = 0
-    """CPU threads for torch; 0 keeps torch's default."""
+    """CPU threads for torch; 0 = automatic (1 for toy data, whose tiny ops lose to threading
+    overhead, else torch's default)."""
+    channels_last: bool = False
+    """Run conv models in channels-last memory format (faster for DCGAN on CPU; measure yours)."""
 
 
 @dataclass

@@ -103,13 +103,14 @@ def train(cfg: Config, *, resume: bool = False, overwrite: bool = False, progres
     source = preflight(cfg)
     run_dir = _prepare_run_dir(cfg, resume, overwrite)
     t = cfg.train
-    if t.threads:
-        torch.set_num_threads(t.threads)
     device = select_device(t.device)
     data = load_dataset(cfg.data, seed=t.seed)
+    if t.threads or not data.is_image:
+        torch.set_num_threads(t.threads or 1)
     torch.manual_seed(t.seed)  # weight init and dropout
     G, D = build(cfg.model, data.sample_shape)
-    G.to(device), D.to(device)
+    memory_format = torch.channels_last if t.channels_last and data.is_image else torch.contiguous_format
+    G.to(device, memory_format=memory_format), D.to(device, memory_format=memory_format)
     opt_g, opt_d = make_optimizers(cfg, G, D)
     counters = Counters()
     noise = torch.Generator(device).manual_seed(t.seed)
@@ -123,7 +124,7 @@ def train(cfg: Config, *, resume: bool = False, overwrite: bool = False, progres
         restore(state, counters, opt_g, opt_d, noise)
         tqdm.write(f"resuming from {ckpt} at {counters.images:,} images")
     cfg.save(run_dir / "config.toml")
-    batches = Batches(data, t.batch_size, t.seed, device, counters)
+    batches = Batches(data, t.batch_size, t.seed, device, counters, memory_format)
     d_loss_fn, g_loss_fn = LOSSES[cfg.loss.name]
     B, k, z_dim = t.batch_size, t.d_steps, cfg.model.z_dim
     log = MetricsLog(run_dir)

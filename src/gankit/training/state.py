@@ -50,10 +50,13 @@ class Batches:
     so every batch has the configured size.
     """
 
-    def __init__(self, data: Dataset, batch_size: int, seed: int, device: torch.device, counters: Counters):
+    def __init__(self, data: Dataset, batch_size: int, seed: int, device: torch.device, counters: Counters,
+                 memory_format: torch.memory_format = torch.contiguous_format):
         if len(data) < batch_size:
             raise ValueError(f"train.batch_size: {batch_size} is larger than the dataset ({len(data)} examples)")
         self.x = data.x.to(device)
+        if self.x.ndim == 4:
+            self.x = self.x.contiguous(memory_format=memory_format)
         self.is_image = data.is_image
         self.batch_size, self.seed, self.counters = batch_size, seed, counters
         self._order = self._permutation(counters.epoch)
