@@ -93,10 +93,13 @@ def _stop_requests():
             signal.signal(s, h)
 
 
-def train(cfg: Config, *, resume: bool = False, overwrite: bool = False, progress: bool = True) -> Path:
+def train(cfg: Config, *, resume: bool = False, overwrite: bool = False, progress: bool = True,
+          allow_inexact: bool = False) -> Path:
     """Train a GAN as described by `cfg`; returns the run directory.
 
     resume:    continue from the newest complete checkpoint in `cfg.out`.
+    allow_inexact: resume even from a checkpoint whose state lacks parts (e.g. an RNG),
+               resetting them with a warning; otherwise such a checkpoint is refused.
     overwrite: delete an existing run in `cfg.out` first (otherwise that is an error).
     """
     # ---- set-up: everything that can fail on bad input fails here, before heavy work
@@ -121,11 +124,17 @@ def train(cfg: Config, *, resume: bool = False, overwrite: bool = False, progres
         weights, state, _ = load_checkpoint(ckpt)
         load_state_strict(G, weights["G"], ckpt / "G.safetensors")
         load_state_strict(D, weights["D"], ckpt / "D.safetensors")
-        restore(state, counters, opt_g, opt_d, noise)
+        try:  # a state lacking parts is refused unless inexact resumes are allowed: never dropped silently
+            reset = restore(state, counters, opt_g, opt_d, noise, allow_inexact=allow_inexact)
+        except ValueError as e:
+            raise CheckpointError(f"{ckpt / 'state.pt'}: {e}") from None
+        if reset:
+            tqdm.write(f"warning: inexact resume: {ckpt.name} lacks {', '.join(reset)}; "
+                       f"reset to a fresh run's values")
         tqdm.write(f"resuming from {ckpt} at {counters.images:,} images")
     cfg.save(run_dir / "config.toml")
     batches = Batches(data, t.batch_size, t.seed, device, counters, memory_format)
-    d_loss_fn, g_loss_fn = LOSSES[cfg.loss.name]
+    losses = LOSSES[cfg.loss.name]
     B, k, z_dim = t.batch_size, t.d_steps, cfg.model.z_dim
     log = MetricsLog(run_dir)
     epoch_images = (len(data) // B) * B  # images in one epoch (a short tail is skipped)
@@ -182,14 +191,14 @@ def train(cfg: Config, *, resume: bool = False, overwrite: bool = False, progres
                 with torch.set_grad_enabled(i == k - 1):
                     fake = G(z)
                 real_logits, fake_logits = D(real), D(fake.detach())
-                loss_d = d_loss_fn(real_logits, fake_logits)
+                loss_d = losses.d_loss(real_logits, fake_logits)
                 opt_d.zero_grad(set_to_none=True)
                 loss_d.backward()
                 opt_d.step()
 
             # Generator phase: one step through the freshly updated discriminator.
             D.requires_grad_(False)
-            loss_g = g_loss_fn(D(fake))
+            loss_g = losses.g_loss(D(real) if losses.g_needs_real else None, D(fake))
             opt_g.zero_grad(set_to_none=True)
             loss_g.backward()
             opt_g.step()
