@@ -55,23 +55,22 @@ def _trained_bn_generator(arch="dcgan", shape=(1, 28, 28)):
 
 
 @pytest.mark.parametrize("arch,shape", [("dcgan", (1, 28, 28)), ("dcgan-tf", (1, 28, 28)), ("mlp", (2,))])
-def test_models_sample_is_independent_of_batch_size(arch, shape):
+def test_models_sample_is_bitwise_independent_of_n_and_start(arch, shape):
     G = _trained_bn_generator(arch, shape)
-    n = 20
-    ref = G.sample(n, seed=3, batch_size=256)
+    n = 150  # spans three sampling chunks
+    ref = G.sample(n, seed=3)
     assert ref.shape == (n, *shape) and ref.dtype == torch.float32 and ref.device.type == "cpu"
-    for bs in (1, 7):
-        assert torch.allclose(G.sample(n, seed=3, batch_size=bs), ref, atol=1e-6, rtol=0)
+    for start, count in ((0, 1), (63, 2), (64, 64), (100, 50), (7, 130)):
+        assert torch.equal(G.sample(count, seed=3, start=start), ref[start:start + count]), (start, count)
     assert G.training  # mode restored
     G.eval()
-    with torch.no_grad():
-        assert torch.allclose(G(latents(n, 8, 3)), ref, atol=1e-6, rtol=0)
+    with torch.no_grad():  # the same network as a plain forward pass, up to float rounding
+        assert torch.allclose(G(latents(n, 8, 3)), ref, atol=1e-5, rtol=0)
 
 
-def test_models_sample_start_and_seed():
+def test_models_sample_seed_and_empty():
     G = _trained_bn_generator()
     ref = G.sample(12, seed=4)
-    assert torch.allclose(G.sample(5, seed=4, start=7), ref[7:], atol=1e-6, rtol=0)
     assert not torch.allclose(G.sample(12, seed=5), ref)
     assert G.sample(0).shape == (0, 1, 28, 28)
 

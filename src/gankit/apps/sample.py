@@ -13,7 +13,7 @@ from gankit.io.images import plot_points, save_grid, save_image, save_png
 from gankit.models import Generator
 
 
-def write_samples(G: Generator, num: int, seed: int, out: str | Path, batch_size: int = 256) -> str:
+def write_samples(G: Generator, num: int, seed: int, out: str | Path) -> str:
     """Draw samples 0..num-1 of `seed` and write them to `out`; returns a one-line description.
 
     out ending .png   one grid (images) or scatter plot (toy points)
@@ -22,7 +22,7 @@ def write_samples(G: Generator, num: int, seed: int, out: str | Path, batch_size
     any other path    a folder with one PNG per sample, named sample_<seed>_<i>.png
     """
     out = Path(out)
-    x = G.sample(num, seed=seed, batch_size=batch_size)
+    x = G.sample(num, seed=seed)
     is_image = x.ndim == 4
     arr = to_uint8(x) if is_image else x.float()
     out.parent.mkdir(parents=True, exist_ok=True)

@@ -11,8 +11,8 @@ def add_parser(sub, name: str) -> argparse.ArgumentParser:
     p = sub.add_parser(
         name, help="draw samples from a trained generator",
         formatter_class=argparse.RawDescriptionHelpFormatter,
-        description="Draw samples 0..N-1 of a seed. Sample i of seed S is the same image whatever "
-                    "the batch size or device, so `--num 8` is a prefix of `--num 64`.",
+        description="Draw samples 0..N-1 of a seed. Sample i of seed S is bitwise the same image "
+                    "whatever N, so `--num 8` is a prefix of `--num 64`.",
         epilog="""output by the ending of --out:
   grid.png        one PNG grid (a scatter plot for toy data)
   samples.npy     uint8 array (N, C, H, W)  (float32 (N, D) for toy data)
@@ -25,7 +25,6 @@ example:
     p.add_argument("--num", type=positive_int, default=64, help="number of samples (default: 64)")
     p.add_argument("--seed", type=nonnegative_int, default=0, help="latent seed (default: 0)")
     p.add_argument("--out", required=True, help="output .png, .npy, .npz or a folder")
-    p.add_argument("--batch-size", type=positive_int, default=256, help="generator batch size (default: 256)")
     device_arg(p)
     return p
 
@@ -34,5 +33,5 @@ def run(args) -> int:
     from gankit.apps.sample import write_samples
     from gankit.io.generator import load_generator
     G = load_generator(args.model, device=args.device)
-    print(write_samples(G, args.num, args.seed, args.out, batch_size=args.batch_size))
+    print(write_samples(G, args.num, args.seed, args.out))
     return 0

@@ -14,6 +14,9 @@ from torch import Tensor, nn
 __all__ = ["ModelError", "Generator", "latents", "init_weights", "LATENT_CHUNK"]
 
 LATENT_CHUNK = 256
+# Generators run on fixed, index-aligned chunks of this many latents when sampling
+# (see Generator.sample); changing it changes the last bits of stored samples.
+SAMPLE_CHUNK = 64
 """Latents are drawn in chunks of this many rows, each from its own seeded stream.
 
 Changing it changes every latent of every seed: it is part of the on-disk
@@ -96,27 +99,31 @@ class Generator(nn.Module):
         raise NotImplementedError
 
     @torch.inference_mode()
-    def sample(self, n: int, seed: int = 0, start: int = 0, batch_size: int = 256, device=None) -> Tensor:
+    def sample(self, n: int, seed: int = 0, start: int = 0, device=None) -> Tensor:
         """Samples ``start .. start+n-1`` of `seed`: ``(n, *out_shape)`` float32 on CPU.
 
-        Runs in eval mode (batch norm uses its running statistics, so sample i is
-        the same for any `batch_size`) and restores the previous mode afterwards.
-        `device` is where latents are sent; it defaults to the module's device.
+        Sample i is bitwise the same whatever n and start: the network always runs
+        on whole, index-aligned chunks of SAMPLE_CHUNK latents (conv backends pick
+        different algorithms for different batch shapes, which changes the last
+        bits), in eval mode (batch norm uses running statistics), and the rows
+        asked for are cut out. The previous train/eval mode is restored.
+        `device` is where the network runs; it defaults to the module's device.
         The result is an ordinary tensor (not an inference tensor), so it can be
         fed to modules that record gradients.
         """
-        if n < 0 or batch_size < 1:
-            raise ValueError(f"sample: need n >= 0 and batch_size >= 1, got n={n}, batch_size={batch_size}")
+        if n < 0 or start < 0:
+            raise ValueError(f"sample: need n >= 0 and start >= 0, got n={n}, start={start}")
         device = _module_device(self) if device is None else torch.device(device)
         with torch.inference_mode(False):
             out = torch.empty((n, *self.out_shape), dtype=torch.float32)
         was_training = self.training
         self.eval()
         try:
-            for i in range(0, n, batch_size):
-                b = min(batch_size, n - i)
-                z = latents(b, self.z_dim, seed, start + i).to(device)
-                out[i:i + b] = self(z)  # copies to CPU and casts to float32 in one go
+            for chunk in range(start // SAMPLE_CHUNK, (start + n + SAMPLE_CHUNK - 1) // SAMPLE_CHUNK):
+                lo = chunk * SAMPLE_CHUNK
+                x = self(latents(SAMPLE_CHUNK, self.z_dim, seed, lo).to(device))
+                a, b = max(start, lo), min(start + n, lo + SAMPLE_CHUNK)
+                out[a - start:b - start] = x[a - lo:b - lo]  # copies to CPU and casts to float32
         finally:
             self.train(was_training)
         return out
