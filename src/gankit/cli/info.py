@@ -64,8 +64,9 @@ def _text(info: dict) -> str:
     if cfg:
         d, m, t = cfg.get("data", {}), cfg.get("model", {}), cfg.get("train", {})
         budget = ", ".join(f"{k} {t[k]:g}" for k in ("minutes", "epochs", "kimg") if t.get(k))
-        lines.append(f"  data      {d.get('name')} {d.get('channels')}x{d.get('resolution')}x{d.get('resolution')}"
-                     if d.get("name", "").startswith("toy") is False else f"  data      {d.get('name')}")
+        shape = "" if str(d.get("name", "")).startswith("toy") else \
+            f" {d.get('channels')}x{d.get('resolution')}x{d.get('resolution')}"
+        lines.append(f"  data      {d.get('name')}{shape}")
         lines.append(f"  model     {m.get('arch')} width {m.get('width')} z_dim {m.get('z_dim')}, "
                      f"loss {cfg.get('loss', {}).get('name')}, batch {t.get('batch_size')}, d_steps {t.get('d_steps')}")
         lines.append(f"  budget    {budget}")
