@@ -14,6 +14,7 @@ beside those registries and are called by `gankit.training` before heavy work.
 from __future__ import annotations
 
 import dataclasses
+import math
 import sys
 import typing
 from dataclasses import dataclass, field
@@ -39,7 +40,7 @@ class ConfigError(ValueError):
 @dataclass
 class DataConfig:
     name: str = "fashion-mnist"
-    """Dataset: a key of `gankit.data.DATASETS` (fashion-mnist, mnist, folder, toy-*)."""
+    """Dataset: a key of `gankit.data.DATASETS` (fashion-mnist, mnist, cifar10, folder, toy-*)."""
     path: str = ""
     """Directory holding the data; empty searches the default places (see README)."""
     split: str = "train"
@@ -52,6 +53,10 @@ class DataConfig:
     """Use at most this many training examples; 0 uses all of them."""
     toy_samples: int = 65536
     """Number of points drawn for a toy distribution (fixed per seed)."""
+    skip_bad_files: bool = False
+    """Image folders: skip unreadable files (counted and named in a note) instead of stopping."""
+    max_bad_fraction: float = 0.1
+    """With skip_bad_files: stop anyway when more than this fraction of the files is unreadable."""
 
 
 @dataclass
@@ -68,12 +73,74 @@ class ModelConfig:
     """Dropout probability in the discriminator."""
     d_batchnorm: bool = False
     """Batch norm in the discriminator (real and fake are then normalised separately)."""
+    d_spectral_norm: bool = False
+    """Spectral normalisation of every conv/linear weight of D (Miyato et al. 2018, SNGAN)."""
+    g_spectral_norm: bool = False
+    """Spectral normalisation of every conv/linear weight of G (SAGAN, BigGAN)."""
+    minibatch_std: bool = False
+    """Append the minibatch standard deviation feature before D's last layer (ProGAN); mlp and dcgan."""
+    pack: int = 1
+    """PacGAN packing: D judges `pack` samples at once, concatenated along channels/features
+    (Lin et al. 2018); 1 = off. Must divide train.batch_size."""
+    ema_half_life_kimg: float = 0.0
+    """Keep an exponential moving average of G's weights whose half-life is this many thousand
+    images (StyleGAN uses 10); 0 = off. When on, samples and the exported generator use the average."""
+
+
+LOGISTIC_LOSSES = ("nonsaturating", "minimax", "relativistic")
+"""Losses with real/fake labels, the only ones label smoothing applies to (kept equal to the
+`LossPair.smoothing` flags of `gankit.losses.LOSSES`; a test checks it)."""
+
+AUGMENT_OPS = ("translation", "cutout", "color", "flip", "crop")
+"""Differentiable augmentation ops (keys of `gankit.training.augment.OPS`; a test checks it)."""
+
+DATASET_AUGMENT_OPS = ("flip", "crop")
+"""Dataset-side augmentation ops (keys of `gankit.training.augment.DATASET_OPS`)."""
 
 
 @dataclass
 class LossConfig:
     name: str = "nonsaturating"
     """Adversarial loss: a key of `gankit.losses.LOSSES`."""
+    label_smoothing: float = 0.0
+    """One-sided label smoothing: real targets become 1 - label_smoothing (Salimans et al. 2016);
+    logistic losses only (nonsaturating, minimax, relativistic); in [0, 0.5)."""
+    clip: float = 0.0
+    """Weight clipping: clamp every D parameter to [-clip, clip] after each D step (WGAN uses 0.01);
+    only with loss "wgan"; 0 = off."""
+    gp_weight: float = 0.0
+    """Weight of the WGAN-GP gradient penalty on real/fake interpolates (Gulrajani et al. use 10);
+    required (> 0) by loss "wgan-gp"; 0 = off."""
+    r1_gamma: float = 0.0
+    """R1 penalty weight gamma on real data: adds gamma/2 * E||grad D(x)||^2 (Mescheder et al. 2018); 0 = off."""
+    r1_every: int = 16
+    """Apply R1 lazily every N discriminator steps, scaled by N (StyleGAN2 uses 16)."""
+    pl_weight: float = 0.0
+    """Path length regularization weight for G, on z (StyleGAN2 uses 2); 0 = off."""
+    pl_every: int = 4
+    """Apply path length regularization lazily every N generator steps, scaled by N (StyleGAN2 uses 4)."""
+    instance_noise: float = 0.0
+    """Std of Gaussian noise added to real and fake images before D (Sønderby et al. 2017); 0 = off."""
+    instance_noise_kimg: float = 0.0
+    """Anneal the instance noise std linearly to 0 over this many thousand images; 0 = keep it constant."""
+
+
+@dataclass
+class AugmentConfig:
+    policy: str = ""
+    """Differentiable augmentation applied to real and fake images before D (DiffAugment/ADA):
+    a comma list of translation, cutout, color, flip, crop; empty = off. Images only."""
+    p: float = 1.0
+    """Probability of applying each op to each sample (the starting p when adaptive)."""
+    adaptive: bool = False
+    """Adapt p during training as in ADA (Karras et al. 2020): raise it while E[sign D(real)] > ada_target."""
+    ada_target: float = 0.6
+    """Target value of E[sign(D(real))] for the adaptive p, in (0, 1)."""
+    ada_kimg: float = 500.0
+    """Adaptive p speed: p can move from 0 to 1 in this many thousand images (ADA uses 500)."""
+    dataset_policy: str = ""
+    """Plain dataset augmentation of real images only, not differentiable: a comma list of flip, crop.
+    It leaks into samples: G learns to produce flipped/cropped images too."""
 
 
 @dataclass
@@ -120,6 +187,7 @@ class Config:
     data: DataConfig = field(default_factory=DataConfig)
     model: ModelConfig = field(default_factory=ModelConfig)
     loss: LossConfig = field(default_factory=LossConfig)
+    augment: AugmentConfig = field(default_factory=AugmentConfig)
     optim: OptimConfig = field(default_factory=OptimConfig)
     train: TrainConfig = field(default_factory=TrainConfig)
     out: str = "runs/default"
@@ -139,8 +207,18 @@ class Config:
 # building a Config from dicts, files and overrides
 
 
+_INT64 = 2**63
+
+
 def _check_type(name: str, value, hint):
-    """Return `value` coerced to `hint` (only int -> float is coerced), else raise."""
+    """Return `value` coerced to `hint` (only int -> float is coerced), else raise.
+
+    Numbers must be what TOML can hold: integers within 64 bits (tomllib accepts
+    any size) and finite floats (nan/inf would slip through every range check)."""
+    if isinstance(value, int) and not isinstance(value, bool) and not -_INT64 <= value < _INT64:
+        raise ConfigError(f"{name}: integer out of range (TOML integers are 64-bit), got {value}")
+    if isinstance(value, float) and not math.isfinite(value):
+        raise ConfigError(f"{name}: expected a finite number, got {value!r}")
     if hint is float and isinstance(value, int) and not isinstance(value, bool):
         return float(value)
     if hint is bool:
@@ -192,6 +270,8 @@ def _parse_toml(text: str, source: str) -> dict:
         return tomllib.loads(text)
     except tomllib.TOMLDecodeError as e:
         raise ConfigError(f"{source}: not valid TOML ({e})") from None
+    except RecursionError:  # tomllib recurses on nested arrays/tables: "a = [[[[...", thousands deep
+        raise ConfigError(f"{source}: not valid TOML (nested too deeply)") from None
 
 
 def preset_names() -> list[str]:
@@ -211,7 +291,13 @@ def load_file(path: str | Path) -> dict:
     path = Path(path)
     if not path.is_file():
         raise ConfigError(f"config: no such file {str(path)!r}")
-    return _parse_toml(path.read_text(), str(path))
+    try:
+        text = path.read_text(encoding="utf-8")
+    except UnicodeDecodeError:
+        raise ConfigError(f"config: {str(path)!r} is not a TOML text file (not UTF-8)") from None
+    except OSError as e:
+        raise ConfigError(f"config: cannot read {str(path)!r} ({e.strerror or e})") from None
+    return _parse_toml(text, str(path))
 
 
 def parse_override(text: str) -> dict:
@@ -228,7 +314,7 @@ def parse_override(text: str) -> dict:
         raise ConfigError(f"--set {text!r}: expected KEY=VALUE, e.g. model.width=64")
     try:
         value = tomllib.loads(f"v = {raw}")["v"]
-    except tomllib.TOMLDecodeError:
+    except (tomllib.TOMLDecodeError, RecursionError):
         value = raw
     out: dict = value
     for part in reversed(key.split(".")):
@@ -270,6 +356,7 @@ def validate(cfg: Config) -> None:
     _require(d.channels in (1, 3), "data.channels", "must be 1 or 3", d.channels)
     _require(d.limit >= 0, "data.limit", "must be >= 0", d.limit)
     _require(d.toy_samples > 0, "data.toy_samples", "must be > 0", d.toy_samples)
+    _require(0.0 <= d.max_bad_fraction <= 1.0, "data.max_bad_fraction", "must be in [0, 1]", d.max_bad_fraction)
     _require(m.z_dim > 0, "model.z_dim", "must be > 0", m.z_dim)
     _require(m.width > 0, "model.width", "must be > 0", m.width)
     _require(m.depth > 0, "model.depth", "must be > 0", m.depth)
@@ -286,10 +373,63 @@ def validate(cfg: Config) -> None:
     _require(len(budgets) == 1, "train.epochs/kimg/minutes",
              "exactly one budget must be > 0", {n: getattr(t, n) for n in ("epochs", "kimg", "minutes")})
     _require(t.log_every > 0, "train.log_every", "must be > 0", t.log_every)
-    _require(t.keep_checkpoints >= 1, "train.keep_checkpoints", "must be >= 1", t.keep_checkpoints)
+    _require(t.keep_checkpoints >= 2, "train.keep_checkpoints",
+             "must be >= 2 (an older checkpoint to fall back on if the newest is damaged)", t.keep_checkpoints)
     _require(t.grid_size > 0, "train.grid_size", "must be > 0", t.grid_size)
     _require(t.threads >= 0, "train.threads", "must be >= 0", t.threads)
     _require(t.device == "auto" or t.device == "cpu" or t.device.startswith("cuda"),
              "train.device", "must be auto, cpu, cuda or cuda:N", t.device)
     _require(bool(cfg.out), "out", "must be a directory path", cfg.out)
+    _validate_regularizers(cfg)
+
+
+def _ops(policy: str) -> list[str]:
+    return [op.strip() for op in policy.split(",") if op.strip()]
+
+
+def _validate_regularizers(cfg: Config) -> None:
+    """Ranges and combinations of the loss, regularizer, model-option and augmentation fields."""
+    m, lo, a, t = cfg.model, cfg.loss, cfg.augment, cfg.train
+    _require(m.pack >= 1, "model.pack", "must be >= 1", m.pack)
+    _require(t.batch_size % m.pack == 0, "model.pack",
+             f"must divide train.batch_size = {t.batch_size} (D sees batch_size / pack packs)", m.pack)
+    _require(m.ema_half_life_kimg >= 0, "model.ema_half_life_kimg", "must be >= 0", m.ema_half_life_kimg)
+
+    _require(0.0 <= lo.label_smoothing < 0.5, "loss.label_smoothing", "must be in [0, 0.5)", lo.label_smoothing)
+    _require(lo.label_smoothing == 0 or lo.name in LOGISTIC_LOSSES, "loss.label_smoothing",
+             f"applies only to the logistic losses ({', '.join(LOGISTIC_LOSSES)}), not loss.name = {lo.name!r}",
+             lo.label_smoothing)
+    for name in ("clip", "gp_weight", "r1_gamma", "pl_weight", "instance_noise", "instance_noise_kimg"):
+        _require(getattr(lo, name) >= 0, f"loss.{name}", "must be >= 0", getattr(lo, name))
+    _require(lo.r1_every >= 1, "loss.r1_every", "must be >= 1", lo.r1_every)
+    _require(lo.pl_every >= 1, "loss.pl_every", "must be >= 1", lo.pl_every)
+    _require(lo.clip == 0 or lo.name == "wgan", "loss.clip",
+             f"weight clipping is only valid with loss.name = 'wgan', not {lo.name!r}", lo.clip)
+    _require(lo.name != "wgan" or lo.clip > 0 or m.d_spectral_norm, "loss.clip",
+             "loss 'wgan' needs a Lipschitz constraint on D: set loss.clip > 0 (e.g. 0.01) "
+             "or model.d_spectral_norm = true, or use loss.name = 'wgan-gp'", lo.clip)
+    _require(lo.name != "wgan-gp" or lo.gp_weight > 0, "loss.gp_weight",
+             "loss 'wgan-gp' needs the gradient penalty: set loss.gp_weight > 0 (e.g. 10)", lo.gp_weight)
+    _require(lo.gp_weight == 0 or lo.name != "wgan", "loss.gp_weight",
+             "the gradient penalty replaces weight clipping; use loss.name = 'wgan-gp' instead of 'wgan'",
+             lo.gp_weight)
+    _require(lo.gp_weight == 0 or not m.d_batchnorm, "loss.gp_weight",
+             "the gradient penalty is per sample and batch norm in D mixes samples (Gulrajani et al. 2017); "
+             "set model.d_batchnorm = false", lo.gp_weight)
+    _require(lo.instance_noise_kimg == 0 or lo.instance_noise > 0, "loss.instance_noise_kimg",
+             "anneals loss.instance_noise, which is 0", lo.instance_noise_kimg)
+
+    toy = cfg.data.name.startswith("toy-")
+    for name, policy, known in (("augment.policy", a.policy, AUGMENT_OPS),
+                                ("augment.dataset_policy", a.dataset_policy, DATASET_AUGMENT_OPS)):
+        ops = _ops(policy)
+        for op in ops:
+            _require(op in known, name, f"unknown op {op!r} (known: {', '.join(known)})", policy)
+        _require(len(set(ops)) == len(ops), name, "lists an op twice", policy)
+        _require(not ops or not toy, name, f"augments images; data.name = {cfg.data.name!r} is toy data", policy)
+    _require(0.0 <= a.p <= 1.0, "augment.p", "must be in [0, 1]", a.p)
+    _require(not a.adaptive or bool(_ops(a.policy)), "augment.adaptive",
+             "adapts the probability of augment.policy, which is empty", a.adaptive)
+    _require(0.0 < a.ada_target < 1.0, "augment.ada_target", "must be in (0, 1)", a.ada_target)
+    _require(a.ada_kimg > 0, "augment.ada_kimg", "must be > 0", a.ada_kimg)
 

@@ -16,8 +16,8 @@ def test_logistic_loss_at_equilibrium_is_two_log_two():
     assert d_loss_logistic(zero, zero).item() == pytest.approx(2 * math.log(2))
     # the minimax value E[log D(x)] + E[log(1 - D(G(z)))] at D = 0.5 is -2 log 2
     assert (-d_loss_logistic(zero, zero)).item() == pytest.approx(-2 * math.log(2))
-    assert g_loss_minimax(zero).item() == pytest.approx(-math.log(2))
-    assert g_loss_nonsaturating(zero).item() == pytest.approx(math.log(2))
+    assert g_loss_minimax(None, zero).item() == pytest.approx(-math.log(2))
+    assert g_loss_nonsaturating(None, zero).item() == pytest.approx(math.log(2))
 
 
 def test_logistic_matches_the_probability_form():
@@ -25,36 +25,38 @@ def test_logistic_matches_the_probability_form():
     dr, df = torch.sigmoid(real), torch.sigmoid(fake)
     expected = -(torch.log(dr).mean() + torch.log(1 - df).mean())
     assert d_loss_logistic(real, fake).item() == pytest.approx(expected.item(), rel=1e-5)
-    assert g_loss_minimax(fake).item() == pytest.approx(torch.log(1 - df).mean().item(), rel=1e-5)
-    assert g_loss_nonsaturating(fake).item() == pytest.approx(-torch.log(df).mean().item(), rel=1e-5)
+    assert g_loss_minimax(real, fake).item() == pytest.approx(torch.log(1 - df).mean().item(), rel=1e-5)
+    assert g_loss_nonsaturating(real, fake).item() == pytest.approx(-torch.log(df).mean().item(), rel=1e-5)
 
 
 def test_losses_are_finite_for_extreme_logits():
     big = torch.tensor([1e4, -1e4, 80.0, -80.0])
-    for d_fn, g_fn in LOSSES.values():
-        assert torch.isfinite(d_fn(big, -big)) and torch.isfinite(g_fn(big))
+    for pair in LOSSES.values():
+        assert torch.isfinite(pair.d_loss(big, -big)) and torch.isfinite(pair.g_loss(-big, big))
 
 
 def test_discriminator_losses_fall_as_d_separates_better():
-    for name, (d_fn, _) in LOSSES.items():
+    for name, pair in LOSSES.items():
+        d_fn = pair.d_loss
         worse = d_fn(torch.full((8,), 0.1), torch.full((8,), 0.9))  # real scored below fake
         better = d_fn(torch.full((8,), 0.9), torch.full((8,), 0.1))
         assert better < worse, name
 
 
 def test_generator_gradients_push_fake_logits_up():
-    for name, (_, g_fn) in LOSSES.items():
+    for name, pair in LOSSES.items():
         fake = torch.zeros(8, requires_grad=True)
-        g_fn(fake).backward()
+        real = torch.zeros(8) if pair.g_needs_real else None
+        pair.g_loss(real, fake).backward()
         assert (fake.grad < 0).all(), name  # descending the loss raises D's verdict on fakes
 
 
 def test_minimax_saturates_where_nonsaturating_does_not():
     rejected = torch.full((8,), -10.0, requires_grad=True)  # D is sure these are fake
-    g_loss_minimax(rejected).backward()
+    g_loss_minimax(None, rejected).backward()
     sat = rejected.grad.abs().sum().item()
     rejected.grad = None
-    g_loss_nonsaturating(rejected).backward()
+    g_loss_nonsaturating(None, rejected).backward()
     assert sat < 1e-3 < rejected.grad.abs().sum().item()
 
 

@@ -8,6 +8,13 @@ Sample shapes are ``(C, H, W)`` for images (float in [-1, 1]) and ``(D,)`` for
 toy data. Every generator subclasses `Generator`: ``G(z)`` maps ``(N, z_dim)``
 to ``(N, *shape)`` and ``G.sample(n, seed=...)`` draws reproducible samples.
 Discriminators map ``(N, *shape)`` to raw logits ``(N,)`` (no sigmoid).
+
+Options applied here for every family (`gankit.models.layers`):
+``model.pack = m`` builds D for the packed shape ``(m*C, H, W)`` / ``(m*D,)``
+(PacGAN: the loop feeds ``pack_samples(x, m)``, so D returns N/m logits);
+``model.d_spectral_norm`` / ``model.g_spectral_norm`` wrap every conv/linear
+weight in spectral normalisation after init. ``model.minibatch_std`` is built
+into the families that list it in `ModelFamily.options`.
 """
 
 from __future__ import annotations
@@ -21,9 +28,10 @@ from torch import nn
 from gankit.config import ModelConfig
 from gankit.models import dcgan, dcgan_tf, mlp
 from gankit.models.base import LATENT_CHUNK, Generator, ModelError, init_weights, latents
+from gankit.models.layers import apply_spectral_norm, pack_samples, packed_shape
 
 __all__ = ["MODELS", "ModelFamily", "ModelError", "Generator", "build", "check", "latents",
-           "init_weights", "LATENT_CHUNK"]
+           "init_weights", "LATENT_CHUNK", "apply_spectral_norm", "pack_samples", "packed_shape"]
 
 
 @dataclass(frozen=True)
@@ -36,18 +44,22 @@ class ModelFamily:
     """None if the family can build this shape, else the reason (one line, no field prefix)."""
     description: str
     """One line for --help."""
+    options: frozenset = frozenset()
+    """Optional model features the family builds itself: "minibatch_std"."""
 
 
 MODELS: dict[str, ModelFamily] = {
     "mlp": ModelFamily(
         mlp.generator, mlp.discriminator, mlp.check,
-        "the 2014 GAN MLP: depth x width hidden units; any data shape (toy data, small images)"),
+        "the 2014 GAN MLP: depth x width hidden units; any data shape (toy data, small images)",
+        frozenset({"minibatch_std"})),
     "dcgan": ModelFamily(
         dcgan.generator, dcgan.discriminator, dcgan.check,
-        "DCGAN conv G/D for square images of 4*2^k or 7*2^k pixels (28, 32, 64, ...); width = last G layer's channels"),
+        "DCGAN conv G/D for square images of 4*2^k or 7*2^k pixels (28, 32, 64, ...); width = last G layer's channels",
+        frozenset({"minibatch_std"})),
     "dcgan-tf": ModelFamily(
         dcgan_tf.generator, dcgan_tf.discriminator, dcgan_tf.check,
-        "the TensorFlow tutorial DCGAN, 28x28 only; ignores model.width/d_dropout/d_batchnorm"),
+        "the TensorFlow tutorial DCGAN, 28x28 only; ignores model.width/d_dropout/d_batchnorm; no minibatch_std"),
 }
 
 
@@ -68,6 +80,12 @@ def check(cfg: ModelConfig, shape: tuple) -> None:
             raise ModelError(f"model.{name}: must be > 0, got {getattr(cfg, name)!r}")
     if not 0.0 <= cfg.d_dropout < 1.0:
         raise ModelError(f"model.d_dropout: must be in [0, 1), got {cfg.d_dropout!r}")
+    if cfg.pack < 1:
+        raise ModelError(f"model.pack: must be >= 1, got {cfg.pack!r}")
+    if cfg.minibatch_std and "minibatch_std" not in family.options:
+        supported = ", ".join(sorted(n for n, f in MODELS.items() if "minibatch_std" in f.options))
+        raise ModelError(f"model.minibatch_std: arch {cfg.arch!r} has no minibatch-std layer "
+                         f"(available in: {supported})")
     reason = family.check(cfg, _shape(shape))
     if reason is not None:
         raise ModelError(f"model.arch: {reason}")
@@ -78,12 +96,24 @@ def build(cfg: ModelConfig, shape: tuple, seed: int | None = None) -> tuple[Gene
 
     With `seed`, the initial weights depend only on it (torch's global RNG is
     left untouched); without, they are drawn from the global RNG.
+    D is built for ``packed_shape(shape, cfg.pack)``; spectral norm is applied
+    after each family's own init, so it normalises the initialised weights.
     """
     check(cfg, shape)
     shape = _shape(shape)
-    family = MODELS[cfg.arch]
     if seed is None:
-        return family.generator(cfg, shape), family.discriminator(cfg, shape)
+        return _construct(cfg, shape)
     with torch.random.fork_rng(devices=[]):
         torch.manual_seed(seed)
-        return family.generator(cfg, shape), family.discriminator(cfg, shape)
+        return _construct(cfg, shape)
+
+
+def _construct(cfg: ModelConfig, shape: tuple) -> tuple[Generator, nn.Module]:
+    family = MODELS[cfg.arch]
+    G = family.generator(cfg, shape)
+    D = family.discriminator(cfg, packed_shape(shape, cfg.pack))
+    if cfg.g_spectral_norm:
+        apply_spectral_norm(G)
+    if cfg.d_spectral_norm:
+        apply_spectral_norm(D)
+    return G, D

@@ -9,7 +9,8 @@ G: z (N, z_dim) -> linear to (C0, s, s) + BN + ReLU -> k transposed 4x4 stride-2
    The last hidden layer has `width` channels, so C0 = width * 2**(k-1).
 D: the mirror: k strided 4x4 convs (C -> width -> ... -> C0) with LeakyReLU(0.2),
    optional BN (model.d_batchnorm, never on the first layer, as in the paper),
-   optional dropout (model.d_dropout), then a linear to one raw logit: (N,).
+   optional dropout (model.d_dropout), optionally a minibatch-std channel
+   (model.minibatch_std, ProGAN), then a linear to one raw logit: (N,).
 """
 
 from __future__ import annotations
@@ -18,6 +19,7 @@ from torch import Tensor, nn
 
 from gankit.config import ModelConfig
 from gankit.models.base import Generator, init_weights
+from gankit.models.layers import MinibatchStd
 
 
 def split_resolution(resolution: int) -> tuple[int, int] | None:
@@ -62,7 +64,7 @@ class DCGANDiscriminator(nn.Module):
     """Images (N, channels, resolution, resolution) -> raw logits (N,)."""
 
     def __init__(self, resolution: int, channels: int, width: int = 64,
-                 batchnorm: bool = False, dropout: float = 0.0):
+                 batchnorm: bool = False, dropout: float = 0.0, minibatch_std: bool = False):
         super().__init__()
         self.in_shape = (channels, resolution, resolution)
         s, k = split_resolution(resolution)
@@ -78,6 +80,11 @@ class DCGANDiscriminator(nn.Module):
                 # not inplace: LeakyReLU's backward reads its own (inplace) output
                 layers.append(nn.Dropout(dropout))
             c_in, c_out = c_out, c_out * 2
+        if minibatch_std:
+            # Right before the final linear, where features are most abstract (ProGAN puts
+            # it before the last conv block; here the final linear plays that role).
+            layers.append(MinibatchStd())
+            c_in += 1
         layers += [nn.Flatten(), nn.Linear(c_in * s * s, 1)]
         self.net = nn.Sequential(*layers)
         init_weights(self)
@@ -105,4 +112,4 @@ def generator(cfg: ModelConfig, shape: tuple) -> DCGANGenerator:
 
 
 def discriminator(cfg: ModelConfig, shape: tuple) -> DCGANDiscriminator:
-    return DCGANDiscriminator(shape[1], shape[0], cfg.width, cfg.d_batchnorm, cfg.d_dropout)
+    return DCGANDiscriminator(shape[1], shape[0], cfg.width, cfg.d_batchnorm, cfg.d_dropout, cfg.minibatch_std)

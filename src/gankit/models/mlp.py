@@ -4,7 +4,8 @@ G: z (N, z_dim) -> `depth` hidden layers of `width` units with ReLU -> prod(shap
    reshaped to (N, *shape); tanh for images (values in [-1, 1]), a linear output
    for toy data of shape (D,) (unbounded).
 D: flatten -> `depth` hidden layers of `width` units with LeakyReLU(0.2) and
-   optional dropout (model.d_dropout) -> one raw logit per sample, (N,).
+   optional dropout (model.d_dropout) -> optionally a minibatch-std feature
+   (model.minibatch_std, ProGAN) -> one raw logit per sample, (N,).
 Works for any sample shape. Weights keep PyTorch's default fan-in init (see below).
 """
 
@@ -16,6 +17,7 @@ from torch import Tensor, nn
 
 from gankit.config import ModelConfig
 from gankit.models.base import Generator
+from gankit.models.layers import MinibatchStd
 
 
 def _hidden(n_in: int, width: int, depth: int, act, dropout: float = 0.0) -> list[nn.Module]:
@@ -49,13 +51,17 @@ class MLPGenerator(Generator):
 class MLPDiscriminator(nn.Module):
     """(N, *shape) -> raw logits (N,)."""
 
-    def __init__(self, shape: tuple, width: int = 256, depth: int = 3, dropout: float = 0.0):
+    def __init__(self, shape: tuple, width: int = 256, depth: int = 3, dropout: float = 0.0,
+                 minibatch_std: bool = False):
         super().__init__()
         self.in_shape = tuple(shape)
+        # The minibatch-std feature goes before the output layer, which then sees width + 1 inputs.
+        mbstd = [MinibatchStd()] if minibatch_std else []
         self.net = nn.Sequential(
             nn.Flatten(),
             *_hidden(math.prod(self.in_shape), width, depth, lambda: nn.LeakyReLU(0.2, inplace=True), dropout),
-            nn.Linear(width, 1),
+            *mbstd,
+            nn.Linear(width + len(mbstd), 1),
         )
 
     def forward(self, x: Tensor) -> Tensor:
@@ -73,4 +79,4 @@ def generator(cfg: ModelConfig, shape: tuple) -> MLPGenerator:
 
 
 def discriminator(cfg: ModelConfig, shape: tuple) -> MLPDiscriminator:
-    return MLPDiscriminator(shape, cfg.width, cfg.depth, cfg.d_dropout)
+    return MLPDiscriminator(shape, cfg.width, cfg.depth, cfg.d_dropout, cfg.minibatch_std)
