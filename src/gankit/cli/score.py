@@ -32,6 +32,9 @@ def run(args) -> int:
     D, cfg = load_discriminator(args.run, device=args.device)
     if cfg.data.name.startswith("toy"):
         raise ValueError(f"{args.run}: this run was trained on toy points ({cfg.data.name}), not images")
+    if cfg.model.pack > 1:
+        raise ValueError(f"{args.run}: its discriminator judges packs of {cfg.model.pack} images "
+                         f"(model.pack), not single images")
     verdicts = score_files(D, cfg, args.images)
     if args.json == "-":
         print(json.dumps([asdict(v) for v in verdicts], indent=2))

@@ -28,8 +28,10 @@ from gankit.io.checkpoint import CheckpointError, find_latest, load_checkpoint, 
 from gankit.io.generator import export_generator, load_state_strict
 from gankit.io.images import make_grid, plot_points, save_png
 from gankit.io.logs import MetricsLog
-from gankit.losses import LOSSES
+from gankit.losses import LOSSES, make_loss
 from gankit.models import MODELS, build, check as check_model
+from gankit.training.ema import EMA
+from gankit.training.regularize import Regularizers
 from gankit.training.state import Batches, Counters, capture, make_optimizers, restore, select_device
 
 
@@ -117,6 +119,8 @@ def train(cfg: Config, *, resume: bool = False, overwrite: bool = False, progres
     opt_g, opt_d = make_optimizers(cfg, G, D)
     counters = Counters()
     noise = torch.Generator(device).manual_seed(t.seed)
+    reg = Regularizers(cfg, device)
+    ema = EMA(G, cfg.model.ema_half_life_kimg) if cfg.model.ema_half_life_kimg > 0 else None
     if resume:
         ckpt, skipped = find_latest(run_dir)
         for path, why in skipped:
@@ -124,6 +128,7 @@ def train(cfg: Config, *, resume: bool = False, overwrite: bool = False, progres
         weights, state, _ = load_checkpoint(ckpt)
         load_state_strict(G, weights["G"], ckpt / "G.safetensors")
         load_state_strict(D, weights["D"], ckpt / "D.safetensors")
+        _restore_extras(weights, state, ckpt, reg, ema, allow_inexact)
         try:  # a state lacking parts is refused unless inexact resumes are allowed: never dropped silently
             reset = restore(state, counters, opt_g, opt_d, noise, allow_inexact=allow_inexact)
         except ValueError as e:
@@ -134,7 +139,7 @@ def train(cfg: Config, *, resume: bool = False, overwrite: bool = False, progres
         tqdm.write(f"resuming from {ckpt} at {counters.images:,} images")
     cfg.save(run_dir / "config.toml")
     batches = Batches(data, t.batch_size, t.seed, device, counters, memory_format)
-    losses = LOSSES[cfg.loss.name]
+    losses = make_loss(cfg.loss.name, cfg.loss.label_smoothing)
     B, k, z_dim = t.batch_size, t.d_steps, cfg.model.z_dim
     log = MetricsLog(run_dir)
     epoch_images = (len(data) // B) * B  # images in one epoch (a short tail is skipped)
@@ -148,19 +153,24 @@ def train(cfg: Config, *, resume: bool = False, overwrite: bool = False, progres
         return counters.seconds >= t.minutes * 60
 
     def write_samples(tag: str) -> None:
+        G_show = ema.module if ema is not None else G  # the averaged weights are the ones to look at
         name = f"{tag}_img{counters.images:09d}_epoch{counters.epoch:03d}.png"
         if data.is_image:
-            images = to_uint8(G.sample(t.grid_size, seed=t.seed, device=device))
+            images = to_uint8(G_show.sample(t.grid_size, seed=t.seed, device=device))
             grid = make_grid(images)
             save_png(grid, run_dir / "samples" / name, scale=2 if data.x.shape[-1] <= 32 else 1)
         else:
-            grid = plot_points(real_preview, G.sample(2048, seed=t.seed, device=device))
+            grid = plot_points(real_preview, G_show.sample(2048, seed=t.seed, device=device))
             save_png(grid, run_dir / "samples" / name)
         log.image("samples", grid, counters.images)
 
     def write_checkpoint() -> Path:
-        return save_checkpoint(run_dir, counters.step, {"G": G.state_dict(), "D": D.state_dict()},
-                               capture(counters, opt_g, opt_d, noise), cfg.dumps(), keep=t.keep_checkpoints)
+        weights = {"G": G.state_dict(), "D": D.state_dict()}
+        if ema is not None:
+            weights["G_ema"] = ema.state_dict()
+        state = capture(counters, opt_g, opt_d, noise)
+        state["regularizers"] = reg.state_dict()
+        return save_checkpoint(run_dir, counters.step, weights, state, cfg.dumps(), keep=t.keep_checkpoints)
 
     every = lambda kimg: math.inf if kimg <= 0 else kimg * 1000  # noqa: E731
     next_sample = (counters.images // every(t.sample_every_kimg) + 1) * every(t.sample_every_kimg)
@@ -186,22 +196,30 @@ def train(cfg: Config, *, resume: bool = False, overwrite: bool = False, progres
             D.requires_grad_(True)
             for i in range(k):
                 real, ended = batches.next()
+                real = reg.real_batch(real)
                 epoch_ended |= ended
                 z = torch.randn(B, z_dim, generator=noise, device=device)
                 with torch.set_grad_enabled(i == k - 1):
                     fake = G(z)
-                real_logits, fake_logits = D(real), D(fake.detach())
+                real_view, fake_view = reg.view(real, counters.images), reg.view(fake.detach(), counters.images)
+                real_logits, fake_logits = D(real_view), D(fake_view)
                 loss_d = losses.d_loss(real_logits, fake_logits)
+                loss_d = loss_d + reg.d_penalty(D, real_view, fake_view, counters.step * k + i)
                 opt_d.zero_grad(set_to_none=True)
                 loss_d.backward()
                 opt_d.step()
+                reg.after_d_step(D, real_logits, B)
 
             # Generator phase: one step through the freshly updated discriminator.
             D.requires_grad_(False)
-            loss_g = losses.g_loss(D(real) if losses.g_needs_real else None, D(fake))
+            real_logits_g = D(reg.view(real, counters.images)).detach() if losses.g_needs_real else None
+            loss_g = losses.g_loss(real_logits_g, D(reg.view(fake, counters.images)))
+            loss_g = loss_g + reg.g_penalty(G, z, counters.step)
             opt_g.zero_grad(set_to_none=True)
             loss_g.backward()
             opt_g.step()
+            if ema is not None:
+                ema.update(G, counters.images - images_before)
             counters.step += 1
 
             # Bookkeeping: sums stay on the device; one host sync per logged window.
@@ -218,7 +236,7 @@ def train(cfg: Config, *, resume: bool = False, overwrite: bool = False, progres
                           "epoch": round(counters.epoch + counters.epoch_pos / epoch_images, 4),
                           "loss_d": ld, "loss_g": lg, "d_real": dx, "d_fake": dgz,
                           "img_per_s": window_images / max(now - window_start, 1e-9),
-                          "seconds": round(counters.seconds, 3)}
+                          "seconds": round(counters.seconds, 3), **reg.log_fields()}
                 log.write(record)
                 bar.set_postfix_str(f"kimg {counters.images / 1000:.1f} loss_d {ld:.3f} loss_g {lg:.3f} "
                                     f"D(x) {dx:.2f} D(G(z)) {dgz:.2f}", refresh=False)
@@ -236,7 +254,7 @@ def train(cfg: Config, *, resume: bool = False, overwrite: bool = False, progres
         # ---- finish: final grid, checkpoint, shareable generator
         write_samples("final" if stop["signum"] is None else "stopped")
         ckpt = write_checkpoint()
-        export_generator(G, cfg, run_dir, {
+        export_generator(ema.module if ema is not None else G, cfg, run_dir, {
             "images_seen": counters.images, "epochs": counters.epoch + counters.epoch_pos / epoch_images,
             "train_seconds": counters.seconds, "steps": counters.step, "source": source,
             "classes": data.classes, "dataset_size": len(data)})
@@ -244,6 +262,26 @@ def train(cfg: Config, *, resume: bool = False, overwrite: bool = False, progres
         if stop["signum"] is not None:
             raise TrainingInterrupted(stop["signum"], ckpt)
     return run_dir
+
+
+def _restore_extras(weights: dict, state: dict, ckpt: Path, reg: Regularizers, ema: EMA | None,
+                    allow_inexact: bool) -> None:
+    """Restore EMA weights and regularizer state; a missing part is an error unless inexact resumes are allowed."""
+    missing = []
+    if ema is not None:
+        if "G_ema" in weights:
+            ema.load_state_dict(weights["G_ema"])
+        else:
+            missing.append("the EMA generator")
+    try:
+        reg.load_state_dict(state["regularizers"])
+    except (KeyError, ValueError, RuntimeError):
+        missing.append("the regularizer/augmentation state")
+    if missing and not allow_inexact:
+        raise CheckpointError(f"{ckpt}: lacks {' and '.join(missing)}; pass --allow-inexact-resume to "
+                              f"continue with those reset")
+    if missing:
+        tqdm.write(f"warning: inexact resume: {ckpt.name} lacks {' and '.join(missing)}; reset")
 
 
 def _bar_total(t, epoch_images: int) -> float | None:
