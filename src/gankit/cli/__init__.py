@@ -11,9 +11,10 @@ import argparse
 import sys
 
 from gankit import __version__
-from gankit.cli import data, info, interpolate, sample, score, train
+from gankit.cli import data, info, interpolate, report, sample, score, toy, train
 
-VERBS = {"train": train, "sample": sample, "interpolate": interpolate, "score": score, "info": info, "data": data}
+VERBS = {"train": train, "sample": sample, "interpolate": interpolate, "score": score, "info": info, "data": data,
+         "toy": toy, "report": report}
 
 
 def build_parser() -> argparse.ArgumentParser:
