@@ -45,5 +45,19 @@ def seed_list(text: str) -> list[int]:
     return seeds
 
 
+def device_name(text: str) -> str:
+    """A torch device that exists here: cpu, cuda or cuda:N (checked at parse time)."""
+    import torch
+    try:
+        device = torch.device(text)
+    except (RuntimeError, ValueError):
+        raise argparse.ArgumentTypeError(f"expected a device like cpu, cuda or cuda:0, got {text!r}") from None
+    if device.type == "cuda" and (not torch.cuda.is_available() or (device.index or 0) >= torch.cuda.device_count()):
+        raise argparse.ArgumentTypeError(f"{text!r}: no such CUDA device on this machine")
+    if device.type not in ("cpu", "cuda"):
+        raise argparse.ArgumentTypeError(f"expected cpu, cuda or cuda:N, got {text!r}")
+    return text
+
+
 def device_arg(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--device", default="cpu", help="torch device to run on (default: cpu)")
+    parser.add_argument("--device", type=device_name, default="cpu", help="torch device to run on (default: cpu)")

@@ -3,8 +3,12 @@
 from __future__ import annotations
 
 import argparse
+import math
 
 from gankit.cli.common import device_arg, nonnegative_int, positive_int
+
+
+MAX_BYTES = 4 * 2**30  # samples are held in memory before writing
 
 
 def add_parser(sub, name: str) -> argparse.ArgumentParser:
@@ -33,5 +37,9 @@ def run(args) -> int:
     from gankit.apps.sample import write_samples
     from gankit.io.generator import load_generator
     G = load_generator(args.model, device=args.device)
+    need = args.num * math.prod(G.out_shape) * 4  # the float32 batch held before writing
+    if need > MAX_BYTES:
+        raise ValueError(f"--num: {args.num:,} samples of shape {G.out_shape} need {need / 2**30:,.1f} GiB "
+                         f"in memory; write at most {MAX_BYTES // (math.prod(G.out_shape) * 4):,} at a time")
     print(write_samples(G, args.num, args.seed, args.out))
     return 0

@@ -59,19 +59,23 @@ def preflight(cfg: Config) -> str:
     return check_data(cfg.data)
 
 
-def _prepare_run_dir(cfg: Config, resume: bool, overwrite: bool) -> Path:
+def _check_run_dir(cfg: Config, resume: bool, overwrite: bool) -> Path:
+    """Refuse to clobber or to resume nothing; creates nothing, so a failed start leaves no trace."""
     run_dir = Path(cfg.out)
     if resume:
         if not (run_dir / "checkpoints").is_dir():
             raise CheckpointError(f"{run_dir}: nothing to resume (no checkpoints/ folder)")
-        return run_dir
-    if run_dir.exists() and any(run_dir.iterdir()):
-        if not overwrite:
-            raise ConfigError(f"out: {run_dir} already holds a run; use --resume {run_dir} to continue it "
-                              f"or --overwrite to replace it")
+    elif run_dir.exists() and any(run_dir.iterdir()) and not overwrite:
+        raise ConfigError(f"out: {run_dir} already holds a run; use --resume {run_dir} to continue it "
+                          f"or --overwrite to replace it")
+    return run_dir
+
+
+def _create_run_dir(run_dir: Path, resume: bool) -> None:
+    """Called once the data is loaded and the models are built: only then is an old run replaced."""
+    if not resume and run_dir.exists():
         shutil.rmtree(run_dir)
     (run_dir / "samples").mkdir(parents=True, exist_ok=True)
-    return run_dir
 
 
 @contextmanager
@@ -106,7 +110,7 @@ def train(cfg: Config, *, resume: bool = False, overwrite: bool = False, progres
     """
     # ---- set-up: everything that can fail on bad input fails here, before heavy work
     source = preflight(cfg)
-    run_dir = _prepare_run_dir(cfg, resume, overwrite)
+    run_dir = _check_run_dir(cfg, resume, overwrite)
     t = cfg.train
     device = select_device(t.device)
     data = load_dataset(cfg.data, seed=t.seed)
@@ -117,6 +121,7 @@ def train(cfg: Config, *, resume: bool = False, overwrite: bool = False, progres
     memory_format = torch.channels_last if t.channels_last and data.is_image else torch.contiguous_format
     G.to(device, memory_format=memory_format), D.to(device, memory_format=memory_format)
     opt_g, opt_d = make_optimizers(cfg, G, D)
+    _create_run_dir(run_dir, resume)
     counters = Counters()
     noise = torch.Generator(device).manual_seed(t.seed)
     reg = Regularizers(cfg, device)
