@@ -7,6 +7,7 @@ The Python API mirrors the command line::
     run_dir = gankit.train(cfg)
     G = gankit.load_generator(run_dir)
     images = G.sample(16, seed=0)          # (16, 1, 28, 28) float in [-1, 1]
+    result = gankit.evaluate(run_dir)      # FID, KID, precision/recall, ... with real-vs-real floors
 """
 
 __version__ = "0.1.0"
@@ -22,3 +23,13 @@ def load_generator(path, device="cpu"):
     """Load a generator from a run folder, its `generator/` folder or a checkpoint folder."""
     from gankit.io.generator import load_generator as _load
     return _load(path, device=device)
+
+
+def evaluate(generator, metrics=None, num=None, **kwargs):
+    """Score a generator (run folder, generator folder or module) against its dataset.
+
+    Returns a dict whose "metrics" map each name to its value and real-vs-real
+    floor; see `gankit.evaluation.evaluator.evaluate` for every option.
+    """
+    from gankit.evaluation.evaluator import evaluate as _evaluate
+    return _evaluate(generator, metrics=metrics, num=num, **kwargs)

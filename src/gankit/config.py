@@ -183,6 +183,38 @@ class TrainConfig:
 
 
 @dataclass
+class DiagnosticsConfig:
+    """Thresholds of the training alarms (gankit.training.diagnostics); a healthy run raises none."""
+    enabled: bool = True
+    """Watch training for a runaway discriminator, mode collapse and oscillating losses, and report
+    each in the log and metrics.jsonl with a suggestion. Non-finite losses are always handled."""
+    window: int = 5
+    """Consecutive logged records (or diversity checks) a condition must hold before its alarm fires,
+    and must be clear before that alarm can fire again."""
+    d_real_max: float = 0.95
+    """Alarm d_wins when the mean D(x) is above this ..."""
+    d_fake_min: float = 0.05
+    """... and the mean D(G(z)) below this for `window` records while loss_g climbs."""
+    collapse_ratio: float = 0.3
+    """Alarm collapse when the fixed-seed batch diversity (mean pairwise distance) falls below this
+    fraction of the real data's."""
+    collapse_warmup_kimg: float = 20.0
+    """A fresh generator's samples are all alike: collapse checks start once the samples have been
+    diverse enough once, or after this many thousand images, whichever comes first."""
+    diversity_every: int = 10
+    """Measure the fixed-seed batch diversity every N logged records; 0 = never (no collapse check)."""
+    osc_window: int = 20
+    """Alarm oscillation over this many logged records when ..."""
+    osc_cv: float = 1.0
+    """... the relative spread std / max(|mean|, 1) of loss_d or loss_g exceeds this ..."""
+    osc_growth: float = 1.5
+    """... and the std of the window's second half exceeds this many times that of its first half."""
+    max_rollbacks: int = 3
+    """Non-finite losses or gradients: roll back to the last good state at most this many times,
+    then stop with an error."""
+
+
+@dataclass
 class Config:
     data: DataConfig = field(default_factory=DataConfig)
     model: ModelConfig = field(default_factory=ModelConfig)
@@ -190,6 +222,7 @@ class Config:
     augment: AugmentConfig = field(default_factory=AugmentConfig)
     optim: OptimConfig = field(default_factory=OptimConfig)
     train: TrainConfig = field(default_factory=TrainConfig)
+    diagnostics: DiagnosticsConfig = field(default_factory=DiagnosticsConfig)
     out: str = "runs/default"
     """Run directory: samples, checkpoints, metrics and the exported generator go here."""
 
@@ -381,6 +414,22 @@ def validate(cfg: Config) -> None:
              "train.device", "must be auto, cpu, cuda or cuda:N", t.device)
     _require(bool(cfg.out), "out", "must be a directory path", cfg.out)
     _validate_regularizers(cfg)
+    _validate_diagnostics(cfg.diagnostics)
+
+
+def _validate_diagnostics(g: DiagnosticsConfig) -> None:
+    _require(g.window >= 1, "diagnostics.window", "must be >= 1", g.window)
+    _require(0.0 < g.d_real_max < 1.0, "diagnostics.d_real_max", "must be in (0, 1)", g.d_real_max)
+    _require(0.0 < g.d_fake_min < g.d_real_max, "diagnostics.d_fake_min",
+             f"must be in (0, diagnostics.d_real_max = {g.d_real_max:g})", g.d_fake_min)
+    _require(0.0 < g.collapse_ratio < 1.0, "diagnostics.collapse_ratio", "must be in (0, 1)", g.collapse_ratio)
+    _require(g.collapse_warmup_kimg >= 0, "diagnostics.collapse_warmup_kimg", "must be >= 0",
+             g.collapse_warmup_kimg)
+    _require(g.diversity_every >= 0, "diagnostics.diversity_every", "must be >= 0 (0 = off)", g.diversity_every)
+    _require(g.osc_window >= 4, "diagnostics.osc_window", "must be >= 4 (two halves are compared)", g.osc_window)
+    _require(g.osc_cv > 0, "diagnostics.osc_cv", "must be > 0", g.osc_cv)
+    _require(g.osc_growth >= 1.0, "diagnostics.osc_growth", "must be >= 1", g.osc_growth)
+    _require(g.max_rollbacks >= 0, "diagnostics.max_rollbacks", "must be >= 0", g.max_rollbacks)
 
 
 def _ops(policy: str) -> list[str]:

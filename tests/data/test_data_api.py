@@ -15,7 +15,7 @@ from gankit.data.transforms import convert_channels
 
 
 def test_registry_names():
-    assert set(DATASETS) == {"fashion-mnist", "mnist", "folder", "toy-gaussian", "toy-ring", "toy-grid"}
+    assert set(DATASETS) == {"fashion-mnist", "mnist", "cifar10", "folder", "toy-gaussian", "toy-ring", "toy-grid"}
     assert all(callable(f) for f in DATASETS.values())
 
 

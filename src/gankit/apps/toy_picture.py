@@ -72,7 +72,7 @@ def _frame(plt, xs, p_data, p_g, d, images: int) -> np.ndarray:
 
 
 def toy_picture(out_dir: str | Path, kimg: float = 150.0, moments: int = 6, seed: int = 0,
-                overrides: list[str] = (), progress: bool = True) -> dict:
+                overrides: list[str] = (), progress: bool = True, overwrite: bool = False) -> dict:
     """Train the toy-gaussian preset for `kimg` in `moments` equal segments and draw each moment.
 
     Writes out_dir/run/ (the training run), out_dir/gan_1d.png (the strip) and
@@ -86,6 +86,8 @@ def toy_picture(out_dir: str | Path, kimg: float = 150.0, moments: int = 6, seed
     run_dir = out_dir / "run"
     xs = torch.linspace(GAUSSIAN_MEAN - 5 * GAUSSIAN_STD, GAUSSIAN_MEAN + 5 * GAUSSIAN_STD, 200)
     p_data = np.exp(-0.5 * ((xs.numpy() - GAUSSIAN_MEAN) / GAUSSIAN_STD) ** 2) / (GAUSSIAN_STD * math.sqrt(2 * math.pi))
+    if run_dir.exists() and any(run_dir.iterdir()) and not overwrite:
+        raise ValueError(f"--out: {out_dir} already holds a toy run; pass --overwrite to replace it")
     frames, cfg = [], None
     for i in range(1, moments + 1):
         cfg = config_mod.resolve(preset="toy-gaussian", overrides=[

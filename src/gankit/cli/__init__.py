@@ -11,10 +11,10 @@ import argparse
 import sys
 
 from gankit import __version__
-from gankit.cli import data, info, interpolate, report, sample, score, toy, train
+from gankit.cli import data, evaluate, features, info, interpolate, report, sample, score, toy, train
 
-VERBS = {"train": train, "sample": sample, "interpolate": interpolate, "score": score, "info": info, "data": data,
-         "toy": toy, "report": report}
+VERBS = {"train": train, "sample": sample, "interpolate": interpolate, "score": score, "evaluate": evaluate,
+         "features": features, "info": info, "data": data, "toy": toy, "report": report}
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -38,7 +38,8 @@ def _expected_errors() -> tuple[type[BaseException], ...]:
     from gankit.io.checkpoint import CheckpointError
     from gankit.io.files import FileError
     from gankit.models import ModelError
-    return ConfigError, DataError, ModelError, CheckpointError, FileError, ValueError, OSError
+    from gankit.training.loop import TrainingDiverged
+    return ConfigError, DataError, ModelError, CheckpointError, FileError, TrainingDiverged, ValueError, OSError
 
 
 def main(argv: list[str] | None = None) -> int:

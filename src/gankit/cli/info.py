@@ -51,9 +51,12 @@ def describe(path: Path) -> dict:
     good = [c["path"] for c in checkpoints if c["ok"]]
     if good:
         out["counters"] = load_checkpoint(good[-1])[1]["counters"]
-    records = read_metrics(path)
+    records = [r for r in read_metrics(path) if "loss_d" in r]  # alarm lines carry no losses
     if records:
         out["last_metrics"] = records[-1]
+    raised = [r["alarm"] for r in read_metrics(path) if "alarm" in r]
+    if raised:
+        out["alarms"] = raised
     out["generator"] = str(path / "generator") if (path / "generator" / "model.safetensors").is_file() else None
     return out
 
@@ -81,6 +84,8 @@ def _text(info: dict) -> str:
     if m:
         lines.append(f"  last log  loss_d {m['loss_d']:.3f} loss_g {m['loss_g']:.3f} D(x) {m['d_real']:.3f} "
                      f"D(G(z)) {m['d_fake']:.3f} at {m['images']:,} images, {m['img_per_s']:.0f} img/s")
+    for alarm in info.get("alarms", []):
+        lines.append(f"  alarm     [{alarm['kind']}] at {alarm['images']:,} images: {alarm['message']}")
     for ck in info.get("checkpoints", []):
         lines.append(f"  checkpoint {ck['path']}" + ("" if ck["ok"] else f"  DAMAGED: {ck['problem']}"))
     if info.get("kind") == "run":

@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 import argparse
+import math
 from pathlib import Path
 
 from gankit.cli.common import device_arg, positive_int, seed_list
+from gankit.cli.sample import MAX_BYTES
 
 
 def add_parser(sub, name: str) -> argparse.ArgumentParser:
@@ -31,6 +33,11 @@ def run(args) -> int:
     if args.steps < 2:
         raise ValueError(f"--steps: need at least 2, got {args.steps}")
     G = load_generator(args.model, device=args.device)
+    frames = (len(args.seeds) - 1) * args.steps
+    need = frames * math.prod(G.out_shape) * 4 * 3  # latents' outputs, uint8 copies and GIF frames
+    if need > MAX_BYTES:
+        raise ValueError(f"--steps: {args.steps:,} steps between {len(args.seeds)} seeds make {frames:,} frames "
+                         f"needing about {need / 2**30:,.1f} GiB; use fewer steps")
     out = Path(args.out) if args.out else Path(args.model) / "interpolation"
     paths = write_interpolation(G, args.seeds, args.steps, out, spherical=args.slerp)
     for path in paths:

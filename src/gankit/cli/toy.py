@@ -21,6 +21,7 @@ def add_parser(sub, name: str) -> argparse.ArgumentParser:
     p.add_argument("--seed", type=int, default=0, help="random seed (default: 0)")
     p.add_argument("--set", action="append", default=[], metavar="KEY=VALUE", dest="overrides",
                    help="override a config field of the toy-gaussian preset (repeatable)")
+    p.add_argument("--overwrite", action="store_true", help="replace an earlier picture's run in --out")
     p.add_argument("--no-progress", action="store_true", help="no progress bars")
     return p
 
@@ -28,7 +29,8 @@ def add_parser(sub, name: str) -> argparse.ArgumentParser:
 def run(args) -> int:
     from gankit.apps.toy_picture import toy_picture
     result = toy_picture(args.out, kimg=args.kimg, moments=args.moments, seed=args.seed,
-                         overrides=args.overrides, progress=not args.no_progress)
+                         overrides=args.overrides, progress=not args.no_progress,
+                         overwrite=args.overwrite)
     print(f"wrote {result['strip']} and {result['gif']}; mean D(x) near the data at the end: "
           f"{result['final_d_mean']:.3f}")
     return 0

@@ -45,6 +45,9 @@ shows them all with their resolved values.""")
     p.add_argument("--seed", type=int, help="random seed (sets train.seed)")
     p.add_argument("--set", action="append", default=[], metavar="KEY=VALUE", dest="overrides",
                    help="override any config field, e.g. --set model.width=32 (repeatable)")
+    p.add_argument("--allow-inexact-resume", action="store_true",
+                   help="with --resume: accept a checkpoint whose training state lacks parts (e.g. an RNG "
+                        "state), resetting them with a warning; without it such a checkpoint is refused")
     p.add_argument("--overwrite", action="store_true", help="replace an existing run in RUN_DIR")
     p.add_argument("--print-config", action="store_true", help="print the resolved config as TOML and exit")
     p.add_argument("--no-progress", action="store_true", help="no progress bar (logs still go to metrics.jsonl)")
@@ -94,6 +97,9 @@ def run(args) -> int:
         print(cfg.dumps(), end="")
         return 0
     from gankit.training.loop import train
-    run_dir = train(cfg, resume=bool(args.resume), overwrite=args.overwrite, progress=not args.no_progress)
+    if args.allow_inexact_resume and not args.resume:
+        raise config_mod.ConfigError("--allow-inexact-resume: only means something with --resume RUN_DIR")
+    run_dir = train(cfg, resume=bool(args.resume), overwrite=args.overwrite, progress=not args.no_progress,
+                    allow_inexact=args.allow_inexact_resume)
     print(f"done: {run_dir}  (samples in {run_dir / 'samples'}, generator in {run_dir / 'generator'})")
     return 0

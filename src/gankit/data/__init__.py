@@ -21,7 +21,7 @@ from pathlib import Path
 from typing import Callable
 
 from gankit.config import DataConfig
-from gankit.data import folder, idx, toy
+from gankit.data import cifar, folder, idx, toy
 from gankit.data.dataset import DataError, Dataset
 from gankit.data.toy import toy_modes
 from gankit.data.transforms import convert_channels, resize, to_float, to_uint8
@@ -40,7 +40,13 @@ def _idx_loader(name: str) -> Callable[[DataConfig, int], Dataset]:
 
 def _load_folder(cfg: DataConfig, seed: int) -> Dataset:
     """Image folder at cfg.path, already at cfg.channels x cfg.resolution^2."""
-    return folder.load_folder(cfg.path, cfg.channels, cfg.resolution, limit=cfg.limit)
+    return folder.load_folder(cfg.path, cfg.channels, cfg.resolution, limit=cfg.limit,
+                              skip_bad=cfg.skip_bad_files, max_bad_fraction=cfg.max_bad_fraction)
+
+
+def _load_cifar(cfg: DataConfig, seed: int) -> Dataset:
+    """cifar10: binary or python batches, uint8 (N, 3, 32, 32) and 10 classes."""
+    return cifar.load_cifar(cfg.path, cfg.split)
 
 
 def _toy_loader(name: str) -> Callable[[DataConfig, int], Dataset]:
@@ -53,6 +59,7 @@ def _toy_loader(name: str) -> Callable[[DataConfig, int], Dataset]:
 DATASETS: dict[str, Callable[[DataConfig, int], Dataset]] = {
     "fashion-mnist": _idx_loader("fashion-mnist"),
     "mnist": _idx_loader("mnist"),
+    "cifar10": _load_cifar,
     "folder": _load_folder,
     "toy-gaussian": _toy_loader("toy-gaussian"),
     "toy-ring": _toy_loader("toy-ring"),
@@ -119,6 +126,8 @@ def check(cfg: DataConfig) -> str:
         files, labels, classes = folder.scan(cfg.path)
         kind = f"{len(classes)} classes" if labels is not None else "unlabeled"
         return f"folder: {len(files)} images ({kind}) in {Path(cfg.path).expanduser()}"
+    if cfg.name == "cifar10":
+        return cifar.check(cfg.path, cfg.split)
     directory = idx.find_idx_dir(cfg.name, cfg.path, cfg.split)
     images, labels = idx.idx_files(directory, cfg.split)
     idx.check_header(images, idx.IMAGES_MAGIC)

@@ -11,25 +11,36 @@ scaled to 8, CMYK and palettes converted), the shorter side resized to R with
 Lanczos and the centre cropped to a square.
 
 Files come from users and the internet, so nothing is trusted: only an
-allow-list of extensions is opened, Pillow's decompression-bomb guard is set to
-an explicit limit and its warning made an error (a 40-byte PNG can claim ten
-gigapixels), and every unreadable file is reported by name rather than skipped.
+allow-list of extensions is opened, and only with the matching Pillow decoders
+(a file named .png that is really EPS or TIFF is refused, never handed to
+another plugin); Pillow's decompression-bomb guard is set to an explicit limit
+and its warning made an error (a 40-byte PNG can claim ten gigapixels);
+truncated files are errors, whatever Pillow's global setting; and every
+unreadable file is reported by name. With `skip_bad=True` unreadable files are
+skipped and counted instead, up to `max_bad_fraction` of the folder. Images that
+are converted (other modes: RGBA, CMYK, 16-bit, palette, ...) or resized (other
+sizes) are counted in a one-line note on stderr.
 """
 
 from __future__ import annotations
 
 import contextlib
+import sys
 import warnings
+from collections import Counter
 from pathlib import Path
 
 import numpy as np
 import torch
-from PIL import Image, ImageOps
+from PIL import Image, ImageFile, ImageOps
 from tqdm import tqdm
 
 from gankit.data.dataset import DataError, Dataset
 
 EXTENSIONS = frozenset({".png", ".jpg", ".jpeg", ".bmp", ".webp"})
+
+# The Pillow decoders allowed to open a file, whatever its content claims to be.
+FORMATS = ("PNG", "JPEG", "BMP", "WEBP")
 
 # Largest image opened, in pixels (64 megapixels, e.g. 8000 x 8000). Pillow's
 # own default (~89 MP, and only a warning below twice that) is global state we
@@ -91,15 +102,17 @@ def scan(root: str | Path) -> tuple[list[Path], list[int] | None, list[str]]:
 
 @contextlib.contextmanager
 def bomb_guard():
-    """Within: images over MAX_IMAGE_PIXELS raise instead of warning (restored afterwards)."""
-    saved = Image.MAX_IMAGE_PIXELS
+    """Within: images over MAX_IMAGE_PIXELS raise instead of warning, and truncated
+    images raise instead of loading grey (both Pillow settings restored afterwards)."""
+    saved = Image.MAX_IMAGE_PIXELS, ImageFile.LOAD_TRUNCATED_IMAGES
     Image.MAX_IMAGE_PIXELS = MAX_IMAGE_PIXELS
+    ImageFile.LOAD_TRUNCATED_IMAGES = False
     try:
         with warnings.catch_warnings():
             warnings.simplefilter("error", Image.DecompressionBombWarning)
             yield
     finally:
-        Image.MAX_IMAGE_PIXELS = saved
+        Image.MAX_IMAGE_PIXELS, ImageFile.LOAD_TRUNCATED_IMAGES = saved
 
 
 def _to_mode(img: Image.Image, channels: int) -> Image.Image:
@@ -131,7 +144,13 @@ def read_image(path: Path, channels: int, resolution: int) -> np.ndarray:
     Raises the Pillow/OS error as is; `load_folder` collects them per file.
     Call inside `bomb_guard()`.
     """
-    with Image.open(path) as img:
+    return _read_image(path, channels, resolution)[0]
+
+
+def _read_image(path: Path, channels: int, resolution: int) -> tuple[np.ndarray, str, tuple[int, int]]:
+    """read_image, plus the file's own mode and size (for the conversion note)."""
+    with Image.open(path, formats=FORMATS) as img:
+        mode, size = img.mode, img.size
         if img.format == "JPEG":
             # Let libjpeg decode at 1/2, 1/4 or 1/8 scale when the target is small:
             # much faster on photos, and still at least `resolution` on the short side.
@@ -144,15 +163,19 @@ def read_image(path: Path, channels: int, resolution: int) -> np.ndarray:
         img = ImageOps.fit(img, (resolution, resolution), method=Image.Resampling.LANCZOS,
                            centering=(0.5, 0.5))
         arr = np.array(img, dtype=np.uint8)  # a writable copy: torch warns on read-only buffers
-    return arr[None] if arr.ndim == 2 else arr.transpose(2, 0, 1)
+    return (arr[None] if arr.ndim == 2 else arr.transpose(2, 0, 1)), mode, size
 
 
 def load_folder(path: str | Path, channels: int, resolution: int, limit: int = 0,
-                name: str = "folder") -> Dataset:
+                name: str = "folder", skip_bad: bool = False, max_bad_fraction: float = 0.1) -> Dataset:
     """Read every image under `path` -> Dataset with x uint8 (N, channels, R, R).
 
     `limit` > 0 reads only the first `limit` files in scan order (by class, then
-    path). Raises DataError naming up to five unreadable files and their count.
+    path). Unreadable files (empty, truncated, not an image, a decompression
+    bomb, a format not allowed) raise DataError naming up to five of them and
+    their count; with `skip_bad` they are left out instead and named in a note,
+    and DataError is raised only when more than `max_bad_fraction` of the files
+    (or all of them) are bad. Converted and resized images are counted in a note.
     """
     files, labels, classes = scan(path)
     root = Path(path).expanduser()
@@ -161,24 +184,62 @@ def load_folder(path: str | Path, channels: int, resolution: int, limit: int = 0
         labels = labels[:limit] if labels is not None else None
     x = torch.empty((len(files), channels, resolution, resolution), dtype=torch.uint8)
     bad: list[str] = []
+    good: list[int] = []
+    modes: Counter = Counter()
+    resized = 0
+    target = "L" if channels == 1 else "RGB"
     with bomb_guard():
         progress = tqdm(files, desc=f"reading {root.name or root}", unit="img",
                         disable=len(files) <= PROGRESS_MIN_FILES, leave=False)
         for i, f in enumerate(progress):
             try:
-                x[i] = torch.from_numpy(read_image(f, channels, resolution))
+                arr, mode, size = _read_image(f, channels, resolution)
             except (Image.DecompressionBombError, Image.DecompressionBombWarning):
                 bad.append(f"{f.relative_to(root)} (over {MAX_IMAGE_PIXELS // 2**20} megapixels)")
+                continue
             except Image.UnidentifiedImageError:
-                reason = "empty file" if f.stat().st_size == 0 else "not an image Pillow can read"
+                reason = ("empty file" if f.stat().st_size == 0
+                          else f"not an image of an allowed format ({', '.join(FORMATS)})")
                 bad.append(f"{f.relative_to(root)} ({reason})")
-            except (OSError, ValueError, SyntaxError) as e:
+                continue
+            except (OSError, ValueError, SyntaxError, EOFError) as e:
                 # Pillow reports bad data with all of these (SyntaxError from some plugins).
                 reason = (str(e).splitlines() or ["unreadable"])[0]
                 bad.append(f"{f.relative_to(root)} ({reason})")
+                continue
+            except Exception as e:  # noqa: BLE001 - a decoder on hostile bytes may raise anything else too
+                bad.append(f"{f.relative_to(root)} (unreadable: {type(e).__name__})")
+                continue
+            x[len(good)] = torch.from_numpy(arr)
+            good.append(i)
+            if mode != target:
+                modes[mode] += 1
+            if size != (resolution, resolution):
+                resized += 1
+    notes = []
+    if modes:
+        kinds = ", ".join(f"{n} {m}" for m, n in sorted(modes.items()))
+        notes.append(f"converted {sum(modes.values())} image(s) to {target} ({kinds})")
+    if resized:
+        notes.append(f"resized/cropped {resized} image(s) to {resolution}x{resolution}")
     if bad:
         more = f" and {len(bad) - _NAMED} more" if len(bad) > _NAMED else ""
-        raise DataError(f"{root}: {len(bad)} unreadable image file(s): "
-                        f"{'; '.join(bad[:_NAMED])}{more}")
-    y = torch.tensor(labels, dtype=torch.int64) if labels is not None else None
-    return Dataset(x=x, y=y, name=name, classes=classes, source=str(root))
+        named = f"{'; '.join(bad[:_NAMED])}{more}"
+        fraction = len(bad) / len(files)
+        if not skip_bad:
+            raise DataError(f"{root}: {len(bad)} unreadable image file(s): {named} "
+                            f"(set data.skip_bad_files = true to skip them)")
+        if not good:
+            raise DataError(f"{root}: {len(bad)} of {len(files)} image files are unreadable, none is left "
+                            f"to train on: {named}")
+        if fraction > max_bad_fraction:
+            raise DataError(f"{root}: {len(bad)} of {len(files)} image files are unreadable ({fraction:.0%}, "
+                            f"more than data.max_bad_fraction = {max_bad_fraction:g}): {named}")
+        notes.append(f"skipped {len(bad)} unreadable file(s) of {len(files)}: {named}")
+    if notes:
+        tqdm.write(f"note: {root}: {'; '.join(notes)}", file=sys.stderr)
+    if len(good) < len(files):
+        x = x[:len(good)].clone()  # clone(): do not keep the larger buffer alive behind a view
+    y = torch.tensor([labels[i] for i in good], dtype=torch.int64) if labels is not None else None
+    source = str(root) + (f" ({len(bad)} unreadable file(s) skipped)" if bad else "")
+    return Dataset(x=x, y=y, name=name, classes=classes, source=source)

@@ -11,8 +11,14 @@ Layout of one checkpoint (a folder under ``runs/<name>/checkpoints/``)::
 
 A checkpoint is assembled in a hidden ``.tmp-step_N`` folder and renamed into
 place only when complete, so a crash at any moment leaves either the previous
-set of checkpoints or the previous set plus a complete new one. Old
-checkpoints are pruned only after the new one is in place.
+set of checkpoints or the previous set plus a complete new one. Re-saving a step
+swaps folders in two renames, the old copy parked as ``.old-step_N`` (which
+`find_latest` falls back on if a crash lands in between). Old checkpoints are
+pruned only after the new one is in place, renamed to ``.del-step_N`` before
+they are removed so that none is ever seen half deleted; a damaged checkpoint
+never counts towards the number kept. Hidden leftovers of a killed save are
+never loaded and are removed by the next save. A test kills a save at every
+file operation (tests/reliability/test_rel_integrity.py).
 """
 
 from __future__ import annotations
@@ -22,6 +28,7 @@ import io
 import json
 import re
 import shutil
+import warnings
 from pathlib import Path
 
 import safetensors.torch
@@ -33,6 +40,8 @@ FORMAT = "gankit-checkpoint"
 VERSION = 1
 MARKER = "COMPLETE"
 _NAME = re.compile(r"^step_(\d+)$")
+_FILE = re.compile(r"^[A-Za-z0-9_][A-Za-z0-9_.-]*$")  # a plain file name inside the folder, nothing else
+REQUIRED = ("G.safetensors", "D.safetensors", "state.pt", "config.toml")
 
 
 class CheckpointError(Exception):
@@ -48,20 +57,54 @@ def _write(path: Path, data: bytes) -> dict:
     return {"size": len(data), "sha256": hashlib.sha256(data).hexdigest()}
 
 
+# Hidden folders a save leaves behind only when it is killed: a checkpoint being
+# assembled (.tmp-), the previous copy of a step being re-saved (.old-) and an
+# old checkpoint being pruned (.del-). None of them is ever loaded, except that a
+# .old- copy stands in for its step when the swap was cut between its two renames.
+_TMP, _OLD, _DEL = ".tmp-", ".old-", ".del-"
+
+
+def _remove(path: Path) -> None:
+    """Delete a checkpoint folder so that no reader ever sees it half deleted:
+    first renamed out of sight (atomic), then removed."""
+    trash = path.with_name(f"{_DEL}{path.name}")
+    shutil.rmtree(trash, ignore_errors=True)
+    try:
+        path.rename(trash)
+    except OSError:
+        return
+    shutil.rmtree(trash, ignore_errors=True)
+
+
 def save_checkpoint(run_dir: str | Path, step: int, weights: dict[str, dict[str, torch.Tensor]],
                     state: dict, config_text: str, keep: int = 2) -> Path:
-    """Write checkpoint `step` of a run and prune all but the newest `keep` complete ones.
+    """Write checkpoint `step` of a run, then keep it and the newest `keep` - 1 intact older ones.
 
     weights: name -> state_dict of tensors (e.g. {"G": ..., "D": ...}), saved as NAME.safetensors.
     state:   anything `torch.load(weights_only=True)` can read back (tensors, numbers, strings,
              lists, tuples, dicts), e.g. optimizer state_dicts, counters and RNG states.
     Returns the folder of the new checkpoint.
+
+    Crash safety: the checkpoint is assembled in a hidden folder (every file
+    written to a temporary name, fsynced and renamed; the COMPLETE marker last)
+    and renamed into place in one step. Leftovers of an earlier killed save are
+    removed here: stale assembly folders before writing, stale copies after the
+    new checkpoint is in place. Older checkpoints are pruned only after that.
+    On failure (e.g. a full disk) nothing new is left behind, the previous
+    checkpoints are untouched, and CheckpointError names the path.
     """
+    if keep < 1:
+        raise ValueError(f"keep: must be >= 1, got {keep}")
     root = _checkpoint_dir(Path(run_dir))
-    root.mkdir(parents=True, exist_ok=True)
     final = root / f"step_{step:09d}"
-    tmp = root / f".tmp-{final.name}"
-    shutil.rmtree(tmp, ignore_errors=True)
+    tmp = root / f"{_TMP}{final.name}"
+    old = root / f"{_OLD}{final.name}"
+    try:
+        root.mkdir(parents=True, exist_ok=True)
+        for stale in root.glob(f"{_TMP}*"):  # a killed save's half-built folder: never loadable, garbage
+            shutil.rmtree(stale, ignore_errors=True)
+    except OSError as e:
+        raise CheckpointError(f"could not write checkpoint {final}: {root}: {e.strerror or e}") from e
     try:
         tmp.mkdir()
         files = {}
@@ -75,27 +118,68 @@ def save_checkpoint(run_dir: str | Path, step: int, weights: dict[str, dict[str,
         manifest = {"format": FORMAT, "version": VERSION, "step": step, "files": files}
         write_bytes_atomic(tmp / "manifest.json", json.dumps(manifest, indent=1).encode())
         write_bytes_atomic(tmp / MARKER, b"")
-        if final.exists():  # re-saving the same step (e.g. after a rollback): swap, old one last
-            old = root / f".old-{final.name}"
-            shutil.rmtree(old, ignore_errors=True)
-            final.rename(old)
-            tmp.rename(final)
-            shutil.rmtree(old, ignore_errors=True)
-        else:
-            tmp.rename(final)
+        if final.exists():
+            # Re-saving a step (e.g. the final save right after a periodic one): a directory
+            # cannot be renamed over another, so swap in two renames; find_latest falls back
+            # to the .old- copy if a crash lands between them.
+            if old.exists() and (final / MARKER).is_file():
+                shutil.rmtree(old)
+            if not old.exists():
+                final.rename(old)
+            else:  # final is an incomplete leftover while old holds the last good copy
+                shutil.rmtree(final)
+        tmp.rename(final)
         fsync_dir(root)
-    except OSError as e:
+    except BaseException as e:
+        # Put back the previous copy if the swap got half way, and leave no temporary files.
+        if old.exists() and not final.exists():
+            try:
+                old.rename(final)
+            except OSError:
+                pass
         shutil.rmtree(tmp, ignore_errors=True)
-        msg = str(e) if isinstance(e, FileError) else f"{tmp}: {e.strerror or e}"
+        if not isinstance(e, OSError):
+            raise
+        msg = str(e) if isinstance(e, FileError) else f"{getattr(e, 'filename', None) or tmp}: {e.strerror or e}"
         raise CheckpointError(f"could not write checkpoint {final}: {msg}") from e
-    for old in complete_checkpoints(run_dir)[:-keep]:
-        shutil.rmtree(old, ignore_errors=True)
+    # The new checkpoint is complete and durable: only now may anything old go.
+    for stale in [*root.glob(f"{_OLD}*"), *root.glob(f"{_DEL}*")]:
+        shutil.rmtree(stale, ignore_errors=True)
+    _prune(run_dir, step, keep)
     return final
+
+
+def _looks_intact(path: Path) -> bool:
+    """Marker, manifest and file sizes (no hashing): cheap enough to run at every save."""
+    try:
+        files = _manifest(path)["files"]
+        return all((path / name).stat().st_size == e["size"] for name, e in files.items())
+    except (CheckpointError, OSError):
+        return False
+
+
+def _prune(run_dir: Path, step: int, keep: int) -> None:
+    """Keep the checkpoint of `step` and the newest keep-1 older ones that look intact; delete
+    older ones. A damaged checkpoint never counts towards `keep` (it cannot be resumed from),
+    and checkpoints of later steps (skipped as damaged when the run was resumed from an earlier
+    one) are left alone: pruning by step number alone would delete the new checkpoint itself."""
+    older = [p for p in complete_checkpoints(run_dir) if _step(p) < step]
+    kept = 0
+    for path in reversed(older):
+        if kept < keep - 1:
+            kept += _looks_intact(path)
+        else:
+            _remove(path)
 
 
 def _step(path: Path) -> int:
     m = _NAME.match(path.name)
     return int(m.group(1)) if m else -1
+
+
+def _old_step(path: Path) -> int:
+    """The step of a `.old-step_N` copy left by a re-save cut between its renames, else -1."""
+    return _step(path.with_name(path.name[len(_OLD):])) if path.name.startswith(_OLD) else -1
 
 
 def complete_checkpoints(run_dir: str | Path) -> list[Path]:
@@ -113,8 +197,11 @@ def find_latest(run_dir: str | Path) -> tuple[Path, list[tuple[Path, str]]]:
     Raises CheckpointError when the run has no usable checkpoint at all.
     """
     root = _checkpoint_dir(Path(run_dir))
-    candidates = sorted((p for p in root.iterdir() if _step(p) >= 0), key=_step, reverse=True) \
-        if root.is_dir() else []
+    entries = list(root.iterdir()) if root.is_dir() else []
+    # Newest step first; for one step, the checkpoint itself before a .old- copy of it.
+    ranked = [(_step(p), 1, p) for p in entries if _step(p) >= 0] + \
+             [(_old_step(p), 0, p) for p in entries if _old_step(p) >= 0]
+    candidates = [p for _, _, p in sorted(ranked, key=lambda r: (r[0], r[1]), reverse=True)]
     skipped = []
     for path in candidates:
         try:
@@ -126,17 +213,29 @@ def find_latest(run_dir: str | Path) -> tuple[Path, list[tuple[Path, str]]]:
     raise CheckpointError(f"no complete checkpoint in {root}" + (f" (skipped {reasons})" if reasons else ""))
 
 
-def _manifest(path: Path) -> dict:
+def _manifest(path: Path, required: tuple[str, ...] = REQUIRED) -> dict:
+    """The parsed manifest of a complete checkpoint, its structure checked (a damaged or
+    forged manifest is a CheckpointError, never a KeyError later)."""
     if not (path / MARKER).is_file():
         raise CheckpointError(f"{path} is incomplete (no {MARKER} marker; the save was interrupted)")
+    where = path / "manifest.json"
     try:
-        manifest = json.loads((path / "manifest.json").read_text())
-    except (OSError, ValueError) as e:
-        raise CheckpointError(f"{path / 'manifest.json'} is unreadable: {e}") from None
+        manifest = json.loads(where.read_bytes())
+    except (OSError, ValueError, RecursionError) as e:
+        raise CheckpointError(f"{where} is unreadable: {e}") from None
     if not isinstance(manifest, dict) or manifest.get("format") != FORMAT:
-        raise CheckpointError(f"{path} is not a gankit checkpoint (bad manifest)")
+        raise CheckpointError(f"{path} is not a gankit checkpoint (bad manifest {where})")
     if manifest.get("version") != VERSION:
-        raise CheckpointError(f"{path} has checkpoint version {manifest.get('version')}, this gankit reads {VERSION}")
+        raise CheckpointError(f"{path} has checkpoint version {manifest.get('version')!r}, this gankit reads {VERSION}")
+    files = manifest.get("files")
+    if not isinstance(files, dict) or not all(
+            isinstance(name, str) and _FILE.match(name) and name not in (MARKER, "manifest.json")
+            and isinstance(e, dict) and type(e.get("size")) is int and isinstance(e.get("sha256"), str)
+            for name, e in files.items()):
+        raise CheckpointError(f"{where} is malformed (its file list is not name -> size and SHA-256)")
+    lacking = [name for name in required if name not in files]
+    if lacking:
+        raise CheckpointError(f"{path} lacks {', '.join(lacking)} (not in its manifest)")
     return manifest
 
 
@@ -151,22 +250,25 @@ def _read_verified(path: Path, name: str, entry: dict) -> bytes:
     return data
 
 
-def verify(path: str | Path) -> None:
-    """Check marker, manifest and every file's size and SHA-256; raise CheckpointError naming the bad file."""
+def verify(path: str | Path, required: tuple[str, ...] = REQUIRED) -> None:
+    """Check marker, manifest (listing every `required` file) and every file's size and SHA-256;
+    raise CheckpointError naming the bad file."""
     path = Path(path)
-    manifest = _manifest(path)
+    manifest = _manifest(path, required)
     for name, entry in manifest["files"].items():
         _read_verified(path, name, entry)
 
 
-def load_checkpoint(path: str | Path) -> tuple[dict[str, dict[str, torch.Tensor]], dict, str]:
+def load_checkpoint(path: str | Path, required: tuple[str, ...] = REQUIRED
+                    ) -> tuple[dict[str, dict[str, torch.Tensor]], dict, str]:
     """Read a verified checkpoint: (weights by name, state dict, config text).
 
     Weights come from safetensors and the state through torch.load(weights_only=True),
     so a crafted file cannot run code; a file that needs more than plain data is refused.
+    Every file is checked against the manifest's size and SHA-256 as it is read.
     """
     path = Path(path)
-    manifest = _manifest(path)
+    manifest = _manifest(path, tuple(required) + ("state.pt", "config.toml"))
     weights, state, config_text = {}, None, None
     for name, entry in manifest["files"].items():
         data = _read_verified(path, name, entry)
@@ -178,16 +280,33 @@ def load_checkpoint(path: str | Path) -> tuple[dict[str, dict[str, torch.Tensor]
         elif name == "state.pt":
             state = load_state_bytes(data, path / name)
         elif name == "config.toml":
-            config_text = data.decode()
-    if state is None or config_text is None:
-        raise CheckpointError(f"{path} lacks state.pt or config.toml")
+            try:
+                config_text = data.decode()
+            except UnicodeDecodeError:
+                raise CheckpointError(f"{path / name} is not UTF-8 text") from None
+    if not isinstance(state, dict):
+        raise CheckpointError(f"{path / 'state.pt'} does not hold a training state (a dict)")
     return weights, state, config_text
 
 
 def load_state_bytes(data: bytes, where: Path | str) -> dict:
     """torch.load with weights_only=True: plain containers and tensors only, never code."""
     try:
-        return torch.load(io.BytesIO(data), map_location="cpu", weights_only=True)
+        with warnings.catch_warnings():  # torch warns about a refused file's pickle protocol: noise here
+            warnings.simplefilter("ignore")
+            return torch.load(io.BytesIO(data), map_location="cpu", weights_only=True)
     except Exception as e:
         raise CheckpointError(f"{where} was refused: it holds more than plain data or is damaged "
                               f"({type(e).__name__})") from None
+
+
+def load_torch_file(path: str | Path):
+    """Read any torch-saved file (e.g. third-party weights) with weights_only=True: the way for
+    modules outside gankit.io to load one. Raises CheckpointError naming the file when it is
+    missing, damaged or holds more than plain data (tensors, numbers, strings, containers)."""
+    path = Path(path)
+    try:
+        data = path.read_bytes()
+    except OSError as e:
+        raise CheckpointError(f"{path} is missing or unreadable ({e.strerror or e})") from None
+    return load_state_bytes(data, path)

@@ -29,7 +29,11 @@ def fsync_dir(path: Path) -> None:
 
 
 def write_bytes_atomic(path: str | Path, data: bytes) -> None:
-    """Write `data` to `path` so that `path` holds either the old or the new content, never a mix."""
+    """Write `data` to `path` so that `path` holds either the old or the new content, never a mix.
+
+    On any failure (a full disk, a permission problem, an interrupt) the temporary
+    file is removed and `path` is left as it was; OS errors become FileError naming `path`.
+    """
     path = Path(path)
     tmp = path.with_name(f".{path.name}.tmp-{os.getpid()}")
     try:
@@ -38,10 +42,15 @@ def write_bytes_atomic(path: str | Path, data: bytes) -> None:
             f.flush()
             os.fsync(f.fileno())
         os.replace(tmp, path)
-    except OSError as e:
-        tmp.unlink(missing_ok=True)
-        raise FileError(f"could not write {path}: {e.strerror or e}") from e
-    fsync_dir(path.parent)
+        fsync_dir(path.parent)
+    except BaseException as e:
+        try:
+            tmp.unlink(missing_ok=True)
+        except OSError:
+            pass
+        if isinstance(e, OSError) and not isinstance(e, FileError):
+            raise FileError(f"could not write {path}: {e.strerror or e}") from e
+        raise
 
 
 def write_text_atomic(path: str | Path, text: str) -> None:

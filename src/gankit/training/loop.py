@@ -11,28 +11,37 @@ grids and checkpoints mean the same thing at any batch size.
 
 from __future__ import annotations
 
+import copy
+import dataclasses
 import math
+import random
 import shutil
 import signal
 import time
 from contextlib import contextmanager
 from pathlib import Path
 
+import numpy as np
 import torch
 from tqdm import tqdm
 
 from gankit import config as config_mod
 from gankit.config import Config, ConfigError
-from gankit.data import DATASETS, check as check_data, load_dataset, sample_shape, to_uint8
+from gankit.data import DATASETS, check as check_data, load_dataset, sample_shape, to_float, to_uint8
 from gankit.io.checkpoint import CheckpointError, find_latest, load_checkpoint, save_checkpoint
 from gankit.io.generator import export_generator, load_state_strict
 from gankit.io.images import make_grid, plot_points, save_png
 from gankit.io.logs import MetricsLog
 from gankit.losses import LOSSES, make_loss
 from gankit.models import MODELS, build, check as check_model
+from gankit.training.diagnostics import Monitor, batch_diversity
 from gankit.training.ema import EMA
 from gankit.training.regularize import Regularizers
 from gankit.training.state import Batches, Counters, capture, make_optimizers, restore, select_device
+
+
+class TrainingDiverged(Exception):
+    """Training produced non-finite values again after the allowed number of rollbacks."""
 
 
 class TrainingInterrupted(Exception):
@@ -117,6 +126,7 @@ def train(cfg: Config, *, resume: bool = False, overwrite: bool = False, progres
     if t.threads or not data.is_image:
         torch.set_num_threads(t.threads or 1)
     torch.manual_seed(t.seed)  # weight init and dropout
+    random.seed(t.seed), np.random.seed(t.seed)  # anything else that draws, e.g. user code
     G, D = build(cfg.model, data.sample_shape)
     memory_format = torch.channels_last if t.channels_last and data.is_image else torch.contiguous_format
     G.to(device, memory_format=memory_format), D.to(device, memory_format=memory_format)
@@ -182,6 +192,13 @@ def train(cfg: Config, *, resume: bool = False, overwrite: bool = False, progres
     next_ckpt = (counters.images // every(t.checkpoint_every_kimg) + 1) * every(t.checkpoint_every_kimg)
     if counters.images == 0:
         write_samples("init")
+    monitor = Monitor(cfg.diagnostics, loss=cfg.loss.name)
+    diag = cfg.diagnostics
+    real_sample = data.x[:128].to(device)
+    div_reference = batch_diversity(to_float(real_sample) if data.is_image else real_sample) \
+        if diag.enabled and diag.diversity_every and len(data) >= 2 else None
+    logged, rollbacks = 0, 0
+    good = _snapshot(G, D, opt_g, opt_d, ema, reg, counters, noise)  # the last state known to be finite
     window = torch.zeros(4, device=device)  # running sums: loss_d, loss_g, D(x), D(G(z))
     window_steps, window_images, window_start = 0, 0, time.perf_counter()
     bar = tqdm(total=_bar_total(t, epoch_images), initial=_bar_value(t, counters), disable=not progress,
@@ -236,6 +253,25 @@ def train(cfg: Config, *, resume: bool = False, overwrite: bool = False, progres
             counters.seconds += time.perf_counter() - tick
             if counters.step % t.log_every == 0:
                 now = time.perf_counter()
+                # Non-finite values are looked for once per window (no per-step host sync);
+                # a bad window is undone by rolling back to the last good snapshot.
+                if not (torch.isfinite(window).all() and _finite_params(G, D)):
+                    rollbacks += 1
+                    alarm = monitor.nonfinite(counters.step, counters.images, "losses or weights")
+                    log.write(alarm.record())
+                    tqdm.write(alarm.line())
+                    if rollbacks > diag.max_rollbacks:
+                        raise TrainingDiverged(
+                            f"training diverged: non-finite losses or weights after {diag.max_rollbacks} "
+                            f"rollbacks (last at step {counters.step:,}); {alarm.suggestion}")
+                    _restore_snapshot(good, G, D, opt_g, opt_d, ema, reg, counters, noise)
+                    # Re-draw the latents from here on: replaying the same stream would replay the failure.
+                    noise.manual_seed(t.seed + 1_000_003 * rollbacks + counters.step)
+                    batches = Batches(data, t.batch_size, t.seed, device, counters, memory_format)
+                    tqdm.write(f"rolled back to step {counters.step:,} ({rollbacks}/{diag.max_rollbacks})")
+                    window.zero_()
+                    window_steps, window_images, window_start = 0, 0, now
+                    continue
                 ld, lg, dx, dgz = (window / window_steps).tolist()
                 record = {"step": counters.step, "images": counters.images,
                           "epoch": round(counters.epoch + counters.epoch_pos / epoch_images, 4),
@@ -243,8 +279,20 @@ def train(cfg: Config, *, resume: bool = False, overwrite: bool = False, progres
                           "img_per_s": window_images / max(now - window_start, 1e-9),
                           "seconds": round(counters.seconds, 3), **reg.log_fields()}
                 log.write(record)
+                alarms = monitor.observe(record)
+                logged += 1
+                if div_reference is not None and logged % diag.diversity_every == 0:
+                    G_show = ema.module if ema is not None else G
+                    diversity = batch_diversity(G_show.sample(len(real_sample), seed=t.seed + 1, device=device))
+                    alarms += monitor.observe_diversity(diversity, div_reference)
+                for alarm in alarms:
+                    log.write(alarm.record())
+                    tqdm.write(alarm.line())
                 bar.set_postfix_str(f"kimg {counters.images / 1000:.1f} loss_d {ld:.3f} loss_g {lg:.3f} "
-                                    f"D(x) {dx:.2f} D(G(z)) {dgz:.2f}", refresh=False)
+                                    f"D(x) {dx:.2f} D(G(z)) {dgz:.2f}"
+                                    + (f" ALARM {monitor.history[-1].kind}" if monitor.history else ""),
+                                    refresh=False)
+                good = _snapshot(G, D, opt_g, opt_d, ema, reg, counters, noise)
                 window.zero_()
                 window_steps, window_images, window_start = 0, 0, now
             bar.update(_bar_value(t, counters) - bar.n)
@@ -267,6 +315,29 @@ def train(cfg: Config, *, resume: bool = False, overwrite: bool = False, progres
         if stop["signum"] is not None:
             raise TrainingInterrupted(stop["signum"], ckpt)
     return run_dir
+
+
+def _finite_params(*modules: torch.nn.Module) -> bool:
+    return all(bool(torch.isfinite(p).all()) for m in modules for p in m.parameters())
+
+
+def _snapshot(G, D, opt_g, opt_d, ema, reg, counters: Counters, noise: torch.Generator) -> dict:
+    """An in-memory copy of everything the next step depends on (for rollbacks)."""
+    return copy.deepcopy({"G": G.state_dict(), "D": D.state_dict(), "opt_g": opt_g.state_dict(),
+                          "opt_d": opt_d.state_dict(), "ema": ema.state_dict() if ema is not None else None,
+                          "reg": reg.state_dict(), "counters": dataclasses.asdict(counters),
+                          "noise": noise.get_state()})
+
+
+def _restore_snapshot(snap: dict, G, D, opt_g, opt_d, ema, reg, counters: Counters, noise: torch.Generator) -> None:
+    G.load_state_dict(snap["G"]), D.load_state_dict(snap["D"])
+    opt_g.load_state_dict(snap["opt_g"]), opt_d.load_state_dict(snap["opt_d"])
+    if ema is not None:
+        ema.load_state_dict(snap["ema"])
+    reg.load_state_dict(copy.deepcopy(snap["reg"]))
+    for key, value in snap["counters"].items():
+        setattr(counters, key, value)
+    noise.set_state(snap["noise"])
 
 
 def _restore_extras(weights: dict, state: dict, ckpt: Path, reg: Regularizers, ema: EMA | None,

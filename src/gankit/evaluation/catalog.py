@@ -1,0 +1,21 @@
+"""Metric names, defaults and how to read each one: plain data, no torch (the CLI's --help reads it)."""
+
+DEFAULT_NUM = 10000
+DEFAULT_TOY_NUM = 2500
+
+# name -> how to read it (one short phrase, printed in the table)
+IMAGE_METRICS = {
+    "fid": "lower is better; floor = the best achievable with this extractor",
+    "kid": "lower is better; ~0 (within ±) when the sets match",
+    "precision": "higher is better: share of samples that look real (fidelity)",
+    "recall": "higher is better: share of real data the samples reach (diversity)",
+    "density": "~1 when matched; lower = samples off the real data (fidelity)",
+    "coverage": "higher is better: real neighbourhoods hit (diversity)",
+    "is": "higher is better (classifier Inception Score); max = classes",
+    "classes": "classes among the samples; below the floor = mode collapse",
+}
+TOY_METRICS = {
+    "modes": "modes with a high-quality sample; below the floor = mode collapse",
+    "high_quality": "share of samples within 3 std of a mode; higher is better",
+    "reverse_kl": "KL(sample modes || uniform), nats; lower is better",
+}

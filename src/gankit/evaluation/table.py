@@ -1,0 +1,61 @@
+"""The evaluation table: metric | value | real-vs-real floor | how to read it, as plain text."""
+
+from __future__ import annotations
+
+import math
+
+__all__ = ["format_table"]
+
+
+def _num(x) -> str:
+    if x is None or (isinstance(x, float) and math.isnan(x)):
+        return "n/a"
+    if isinstance(x, int):
+        return str(x)
+    a = abs(x)
+    if a == math.inf:
+        return "inf"
+    if a == 0:
+        return "0"
+    if a >= 100:
+        return f"{x:.1f}"
+    if a >= 1:
+        return f"{x:.2f}"
+    if a >= 0.001:
+        return f"{x:.4f}"
+    return f"{x:.1e}"
+
+
+def _cells(name: str, m: dict) -> tuple[str, str]:
+    if "of" in m:
+        return f"{m['value']} / {m['of']}", f"{m['floor']} / {m['of']}"
+    if "std" in m:
+        return f"{_num(m['value'])} ± {_num(m['std'])}", f"{_num(m['floor'])} ± {_num(m['floor_std'])}"
+    return _num(m["value"]), _num(m["floor"])
+
+
+def format_table(result: dict) -> str:
+    """The lines `gankit evaluate` prints for a result of `gankit.evaluation.evaluate`."""
+    head = (f"{result.get('generator', 'generator')}: {result['num']:,} samples (seed {result['seed']}) vs "
+            f"{result['dataset']}; {result['extractor']}")
+    if result["kind"] == "images":
+        head += (f"\nreference: {result['reference_num']:,} real train images; "
+                 f"floor: {result['floor_num']:,} real test images vs the same reference")
+    rows = [("metric", "value", "real-vs-real floor", "how to read it")]
+    for name, m in result["metrics"].items():
+        rows.append((name, *_cells(name, m), m["read"]))
+    widths = [max(len(r[i]) for r in rows) for i in range(3)]
+    lines = [head, ""]
+    for i, r in enumerate(rows):
+        lines.append("  ".join(c.ljust(w) for c, w in zip(r[:3], widths)) + "  " + r[3])
+        if i == 0:
+            lines.append("  ".join("-" * w for w in widths) + "  " + "-" * len(r[3]))
+    if result.get("class_histogram") is not None:
+        pairs = ", ".join(f"{c} {n}" for c, n in zip(result["classes"], result["class_histogram"]))
+        lines += ["", f"class histogram of the samples: {pairs}"]
+    if result["kind"] == "images" and result["floor_num"] < result["num"]:
+        lines.append(f"note: the floor uses {result['floor_num']:,} test images (all there are), fewer than "
+                     f"--num; FID and KID grow as samples shrink, so the floor is a little pessimistic")
+    if "seconds" in result:
+        lines.append(f"({result['seconds']:.1f} s)")
+    return "\n".join(lines)
