@@ -194,7 +194,8 @@ def train(cfg: Config, *, resume: bool = False, overwrite: bool = False, progres
         write_samples("init")
     monitor = Monitor(cfg.diagnostics, loss=cfg.loss.name)
     diag = cfg.diagnostics
-    real_sample = data.x[:128].to(device)
+    # A strided subset: the first examples of a sorted image folder would all be one class.
+    real_sample = data.x[::max(1, len(data) // 128)][:128].to(device)
     div_reference = batch_diversity(to_float(real_sample) if data.is_image else real_sample) \
         if diag.enabled and diag.diversity_every and len(data) >= 2 else None
     logged, rollbacks = 0, 0
