@@ -16,7 +16,7 @@ from gankit.models import Generator
 def write_samples(G: Generator, num: int, seed: int, out: str | Path) -> str:
     """Draw samples 0..num-1 of `seed` and write them to `out`; returns a one-line description.
 
-    out ending .png   one grid (images) or scatter plot (toy points)
+    out ending .png   one grid (images, enlarged 2x up to 32 px) or scatter plot (toy points)
     out ending .npy   images: uint8 (N, C, H, W); toy points: float32 (N, D)
     out ending .npz   the same array under the key "samples", compressed
     any other path    a folder with one PNG per sample, named sample_<seed>_<i>.png
@@ -29,7 +29,7 @@ def write_samples(G: Generator, num: int, seed: int, out: str | Path) -> str:
     suffix = out.suffix.lower()
     if suffix == ".png":
         if is_image:
-            save_grid(arr, out)
+            save_grid(arr, out, scale=2 if arr.shape[-1] <= 32 else 1)  # 28 px tiles are hard to see
         else:
             save_png(plot_points(arr, arr), out)
         return f"wrote a grid of {num} samples (seed {seed}) to {out}"
