@@ -5,12 +5,14 @@ from __future__ import annotations
 import math
 from dataclasses import replace
 
+import numpy as np
 import pytest
 import torch
+from PIL import Image
 from torch import nn
 
 from gankit.config import DataConfig, ModelConfig
-from gankit.data import load_dataset, to_float
+from gankit.data import DataError, load_dataset, to_float
 from gankit.evaluation import IMAGE_METRICS, TOY_METRICS, evaluate, features, format_table
 from gankit.evaluation.features import EvaluationError
 from gankit.models import build
@@ -126,3 +128,40 @@ def test_toy_generators_get_the_mode_scores(replay):
     assert "modes" in format_table(collapsed)
     with pytest.raises(EvaluationError, match="unknown metric 'fid'"):
         evaluate(replay(real), data_cfg=ring, metrics="fid")
+
+
+def test_inception_extractor_is_wired_through_its_weights_file(tiny_run, tmp_path, monkeypatch):
+    with pytest.raises(EvaluationError, match="needs its weights file.*does not ship"):
+        evaluate(tiny_run, num=NUM, extractor="inception", metrics="fid")
+    from gankit.evaluation import inception
+    seen = []
+
+    def fake_load(path, device="cpu"):  # the real network is exercised in test_eval_inception.py
+        seen.append(path)
+        ext = Projection()
+        ext.cache_key = "inception:test"
+        return ext
+    monkeypatch.setattr(inception, "load_inception", fake_load)
+    weights = tmp_path / "pt_inception.pth"
+    r = evaluate(tiny_run, num=NUM, extractor="inception", inception_weights=weights, metrics="fid,kid")
+    assert seen == [weights] and "Inception-v3" in r["extractor"] and "pt_inception.pth" in r["extractor"]
+    assert r["feature_dim"] == 24 and set(r["metrics"]) == {"fid", "kid"}
+
+
+def test_custom_extractor_with_class_scores_from_the_domain_classifier(tiny_run, fitted):
+    r = evaluate(tiny_run, num=NUM, extractor=Projection(), metrics="fid,is,classes")
+    assert r["feature_dim"] == 24 and r["metrics"]["classes"]["floor"] == 10
+    assert r["metrics"]["is"]["floor"] > r["metrics"]["is"]["value"] >= 1.0  # the tiny run has barely trained
+
+
+def test_unlabeled_folder_with_a_custom_extractor_skips_class_scores(tmp_path, replay):
+    rng = np.random.default_rng(0)
+    for i in range(60):  # 20% (12) become the held-out part: enough for the floor
+        Image.fromarray(rng.integers(0, 256, (28, 28), dtype=np.uint8)).save(tmp_path / f"{i}.png")
+    cfg = DataConfig(name="folder", path=str(tmp_path))
+    G = replay(torch.rand(20, 1, 28, 28) * 2 - 1)
+    r = evaluate(G, num=20, data_cfg=cfg, extractor=Projection())
+    assert list(r["metrics"]) == ["fid", "kid", "precision", "recall", "density", "coverage"]
+    assert r["reference_num"] == 20 and r["floor_num"] == 12
+    with pytest.raises(DataError, match="no class labels"):
+        evaluate(G, num=20, data_cfg=cfg, extractor=Projection(), metrics="classes")

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import textwrap
 
 from gankit.cli.common import nonnegative_int, positive_int
 
@@ -11,14 +12,14 @@ def add_parser(sub, name: str) -> argparse.ArgumentParser:
     p = sub.add_parser(
         name, help="fit (once) or list the domain classifiers used as evaluation feature space",
         formatter_class=argparse.RawDescriptionHelpFormatter,
-        description="`fit` trains the small CNN classifier that `gankit evaluate` uses as its feature space "
-                    "on a dataset's train split, measures its accuracy on the test split and caches it in "
-                    "$GANKIT_CACHE/features/ (default ~/.cache/gankit/features/). `gankit evaluate` fits it "
-                    "by itself the first time; run this to do it ahead of time. `list` shows what is cached. "
-                    "The classifier needs class labels: an image folder must hold one sub-folder per class.",
+        description=textwrap.fill(
+            "`fit` trains the small CNN classifier that `gankit evaluate` uses as its feature space on a "
+            "dataset's train split, measures its accuracy on the test split and caches it in "
+            "$GANKIT_CACHE/features/ (default ~/.cache/gankit/features/). `gankit evaluate` fits it by itself "
+            "the first time; run this to do it ahead of time. `list` shows what is cached. The classifier "
+            "needs class labels: an image folder must hold one sub-folder per class.", 100),
         epilog="""examples:
   gankit features fit --data fashion-mnist
-  gankit features fit --data fashion-mnist --threads 1      on a machine busy with other jobs
   gankit features fit --data mnist --data-dir ~/datasets/mnist
   gankit features fit --data ./my_images --resolution 64 --channels 3
   gankit features list""")
@@ -31,9 +32,9 @@ def add_parser(sub, name: str) -> argparse.ArgumentParser:
                    help="image size the classifier works at: the resolution of the runs to evaluate (default: 28)")
     p.add_argument("--channels", type=int, choices=[1, 3], default=1, help="1 (grey) or 3 (RGB) (default: 1)")
     p.add_argument("--force", action="store_true", help="fit again even if a classifier is cached")
-    p.add_argument("--threads", type=nonnegative_int, default=0,
-                   help="CPU threads for the fit (default 0: torch's default); 1 is much faster when other "
-                        "jobs keep the cores busy")
+    p.add_argument("--threads", type=nonnegative_int, default=1,
+                   help="CPU threads for the fit; 0 = torch's default (default: 1, the fastest on a 2-core "
+                        "CPU: the network's small ops lose to threading overhead)")
     p.add_argument("--no-progress", action="store_true", help="no progress bar")
     return p
 

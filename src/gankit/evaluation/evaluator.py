@@ -29,7 +29,7 @@ import torch
 from torch import nn
 
 from gankit.config import DataConfig
-from gankit.data import DataError, load_dataset, toy_modes
+from gankit.data import DataError, load_dataset, to_uint8, toy_modes
 from gankit.data.toy import DIMS as TOY_DIMS
 from gankit.evaluation import metrics as M
 from gankit.evaluation.catalog import DEFAULT_NUM, DEFAULT_TOY_NUM, IMAGE_METRICS, TOY_METRICS
@@ -106,6 +106,17 @@ def _extractor(extractor, data_cfg, inception_weights, classifier_cfg, progress,
         return _Extractor(model, model.cache_key, f"FID Inception-v3, 2048-D ({Path(inception_weights).name})",
                           False), None
     raise EvaluationError(f"extractor: expected 'classifier', 'inception' or an nn.Module, got {extractor!r}")
+
+
+def _sample_uint8(G, num: int, seed: int, device, slice_size: int = 2048) -> torch.Tensor:
+    """Samples 0..num-1 of `seed` as uint8 (N, C, H, W), drawn in slices: a quarter of the float memory."""
+    out = None
+    for start in range(0, num, slice_size):
+        x = to_uint8(G.sample(min(slice_size, num - start), seed=seed, start=start, device=device))
+        if out is None:
+            out = torch.empty((num, *x.shape[1:]), dtype=torch.uint8)
+        out[start:start + len(x)] = x
+    return out
 
 
 def _is_classifier(extractor) -> bool:
@@ -235,7 +246,7 @@ def evaluate(generator, metrics=None, num: int | None = None, extractor="classif
         data_cfg = cfg.data
     data_cfg = replace(data_cfg, limit=0)
     if len(G.out_shape) == 1 or data_cfg.name in TOY_DIMS:
-        result = _evaluate_toy(G, data_cfg, metrics, num or DEFAULT_TOY_NUM, seed, batch_size, device)
+        result = _evaluate_toy(G, data_cfg, metrics, num or DEFAULT_TOY_NUM, seed, device)
     else:
         result = _evaluate_images(G, data_cfg, metrics, num or DEFAULT_NUM, extractor, seed, batch_size, device,
                                   inception_weights, classifier, progress)
@@ -260,7 +271,7 @@ def _evaluate_images(G, data_cfg, metrics, num, extractor, seed, batch_size, dev
         clf[0].to(device)
     real = _Real(data_cfg, num)
 
-    fakes = G.sample(num, seed=seed, device=device)
+    fakes = _sample_uint8(G, num, seed, device)
     out = extract(ext.fn, fakes, batch_size, device, "sample features" if progress else None)
     feats, fake_logits = (out[0], out[1]) if ext.logits else (out, None)
     if wants_classes and fake_logits is None:
@@ -284,17 +295,16 @@ def _evaluate_images(G, data_cfg, metrics, num, extractor, seed, batch_size, dev
     extra: dict = {}
     if wants_classes:
         model, meta = clf
-        if ext.logits:
-            scores_entry = entry  # the classifier is the extractor: its held-out logits are already cached
-            held_logits = lambda: entry.arrays["heldout_logits"]  # noqa: E731
+        if ext.logits:  # the classifier is the extractor: its held-out logits are cached with the features
+            scores_entry = entry
         else:
             def compute():
                 return {"heldout_logits": extract(model.logits, real.sets()[1], batch_size, device).numpy()}, {}
             scores_entry = _entry("class-scores", data_cfg, f"classifier:{meta['weights_sha256']}", num, compute)
-            held_logits = lambda: scores_entry.arrays["heldout_logits"]  # noqa: E731
         k = meta["num_classes"]
         fake = _class_scores(_softmax(fake_logits), k)
-        floor = {n: scores_entry.floor(n, lambda: _class_scores(_softmax(held_logits()), k))
+        held_logits = scores_entry.arrays["heldout_logits"]
+        floor = {n: scores_entry.floor(n, lambda: _class_scores(_softmax(held_logits), k))
                  for n in ("is", "classes", "histogram")}
         if "is" in names:
             res["is"] = {"value": fake["is"][0], "std": fake["is"][1], "floor": floor["is"][0],
@@ -313,7 +323,7 @@ def _evaluate_images(G, data_cfg, metrics, num, extractor, seed, batch_size, dev
             "metrics": {n: res[n] for n in names}, **extra}
 
 
-def _evaluate_toy(G, data_cfg, metrics, num, seed, batch_size, device) -> dict:
+def _evaluate_toy(G, data_cfg, metrics, num, seed, device) -> dict:
     names = parse_metrics(metrics, TOY_METRICS)
     if data_cfg.name not in TOY_DIMS:
         raise EvaluationError(f"the generator makes points of shape {tuple(G.out_shape)} but the data is "

@@ -233,11 +233,12 @@ def _read_tensors(path: Path) -> dict[str, Tensor]:
             return safetensors.torch.load_file(str(path))
         except Exception as e:
             raise FileError(f"--inception-weights: {path} is not a valid safetensors file ({e})") from None
+    from gankit.io.checkpoint import CheckpointError, load_torch_file  # io owns every torch.load
     try:
-        obj = torch.load(path, map_location="cpu", weights_only=True)
-    except Exception as e:
-        raise FileError(f"--inception-weights: {path} is not a safetensors file or a torch state_dict "
-                        f"loadable with weights_only=True ({str(e).splitlines()[0] if str(e) else e})") from None
+        obj = load_torch_file(path)
+    except CheckpointError as e:
+        raise FileError(f"--inception-weights: not a safetensors file or a torch state_dict "
+                        f"loadable with weights_only=True: {e}") from None
     if isinstance(obj, dict) and "state_dict" in obj and isinstance(obj["state_dict"], dict):
         obj = obj["state_dict"]
     if not isinstance(obj, dict) or not all(isinstance(v, Tensor) for v in obj.values()):
