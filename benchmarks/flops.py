@@ -143,3 +143,15 @@ def machine_info() -> dict:
         "platform": platform.platform(),
         "load_average_1_5_15": load_average(),
     }
+
+
+def write_report(report: dict, out: str, markdown: Callable[[dict], str]) -> None:
+    """Write a benchmark's JSON (beside `out`) and its Markdown rendering (`out`), and print the latter."""
+    import json
+    from pathlib import Path
+    path = Path(out)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.with_suffix(".json").write_text(json.dumps(report, indent=1) + "\n")
+    text = markdown(report)
+    path.write_text(text)
+    print(text)

@@ -18,7 +18,6 @@ Writes Markdown to --out and JSON beside it.
 from __future__ import annotations
 
 import argparse
-import json
 import sys
 import time
 from pathlib import Path
@@ -156,11 +155,7 @@ def main(argv=None) -> int:
                            "seconds_median": flops.median([w for w, _ in ten_k]),
                            "cpu_seconds_median": flops.median([c for _, c in ten_k]),
                            "seconds_rounds": [w for w, _ in ten_k], "cpu_seconds_rounds": [c for _, c in ten_k], "breakdown_median": bd, "target_seconds": 5.0}}
-    out = Path(a.out)
-    out.parent.mkdir(parents=True, exist_ok=True)
-    out.with_suffix(".json").write_text(json.dumps(report, indent=1) + "\n")
-    out.write_text(markdown(report))
-    print(markdown(report))
+    flops.write_report(report, a.out, markdown)
     return 0
 
 

@@ -430,11 +430,7 @@ def main(argv=None) -> int:
               "gankit_source": source_state(), "rounds": rounds, "windows_per_round": a.windows,
               "data_limit": a.limit, "peak": {"start": peak0, "rounds": peaks, "median_gflops": peak},
               "load_average_per_round": loads, "results": results, "channels_last_speedup": cl_effect}
-    out = Path(a.out)
-    out.parent.mkdir(parents=True, exist_ok=True)
-    out.with_suffix(".json").write_text(json.dumps(report, indent=1) + "\n")
-    out.write_text(markdown(report))
-    print(markdown(report))
+    flops.write_report(report, a.out, markdown)
     return 0
 
 
