@@ -136,6 +136,7 @@ def train(cfg: Config, *, resume: bool = False, overwrite: bool = False, progres
     noise = torch.Generator(device).manual_seed(t.seed)
     reg = Regularizers(cfg, device)
     ema = EMA(G, cfg.model.ema_half_life_kimg) if cfg.model.ema_half_life_kimg > 0 else None
+    G_show = ema.module if ema is not None else G  # the averaged weights are the ones to look at and share
     if resume:
         ckpt, skipped = find_latest(run_dir)
         for path, why in skipped:
@@ -168,7 +169,6 @@ def train(cfg: Config, *, resume: bool = False, overwrite: bool = False, progres
         return counters.seconds >= t.minutes * 60
 
     def write_samples(tag: str) -> None:
-        G_show = ema.module if ema is not None else G  # the averaged weights are the ones to look at
         name = f"{tag}_img{counters.images:09d}_epoch{counters.epoch:03d}.png"
         if data.is_image:
             images = to_uint8(G_show.sample(t.grid_size, seed=t.seed, device=device))
@@ -187,9 +187,11 @@ def train(cfg: Config, *, resume: bool = False, overwrite: bool = False, progres
         state["regularizers"] = reg.state_dict()
         return save_checkpoint(run_dir, counters.step, weights, state, cfg.dumps(), keep=t.keep_checkpoints)
 
-    every = lambda kimg: math.inf if kimg <= 0 else kimg * 1000  # noqa: E731
-    next_sample = (counters.images // every(t.sample_every_kimg) + 1) * every(t.sample_every_kimg)
-    next_ckpt = (counters.images // every(t.checkpoint_every_kimg) + 1) * every(t.checkpoint_every_kimg)
+    def next_mark(every_kimg: float) -> float:
+        """The next multiple of `every_kimg` thousand images after now (never, when 0)."""
+        return math.inf if every_kimg <= 0 else (counters.images // (every_kimg * 1000) + 1) * every_kimg * 1000
+
+    next_sample, next_ckpt = next_mark(t.sample_every_kimg), next_mark(t.checkpoint_every_kimg)
     if counters.images == 0:
         write_samples("init")
     monitor = Monitor(cfg.diagnostics, loss=cfg.loss.name)
@@ -283,7 +285,6 @@ def train(cfg: Config, *, resume: bool = False, overwrite: bool = False, progres
                 alarms = monitor.observe(record)
                 logged += 1
                 if div_reference is not None and logged % diag.diversity_every == 0:
-                    G_show = ema.module if ema is not None else G
                     diversity = batch_diversity(G_show.sample(len(real_sample), seed=t.seed + 1, device=device))
                     alarms += monitor.observe_diversity(diversity, div_reference)
                 for alarm in alarms:
@@ -299,16 +300,16 @@ def train(cfg: Config, *, resume: bool = False, overwrite: bool = False, progres
             bar.update(_bar_value(t, counters) - bar.n)
             if (epoch_ended and t.sample_every_kimg <= 0) or counters.images >= next_sample:
                 write_samples("epoch" if epoch_ended else "grid")
-                next_sample = (counters.images // every(t.sample_every_kimg) + 1) * every(t.sample_every_kimg)
+                next_sample = next_mark(t.sample_every_kimg)
             if counters.images >= next_ckpt:
                 write_checkpoint()
-                next_ckpt = (counters.images // every(t.checkpoint_every_kimg) + 1) * every(t.checkpoint_every_kimg)
+                next_ckpt = next_mark(t.checkpoint_every_kimg)
         bar.close()
 
         # ---- finish: final grid, checkpoint, shareable generator
         write_samples("final" if stop["signum"] is None else "stopped")
         ckpt = write_checkpoint()
-        export_generator(ema.module if ema is not None else G, cfg, run_dir, {
+        export_generator(G_show, cfg, run_dir, {
             "images_seen": counters.images, "epochs": counters.epoch + counters.epoch_pos / epoch_images,
             "train_seconds": counters.seconds, "steps": counters.step, "source": source,
             "classes": data.classes, "dataset_size": len(data)})
