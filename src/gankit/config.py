@@ -215,6 +215,24 @@ class DiagnosticsConfig:
 
 
 @dataclass
+class EvalConfig:
+    """Evaluation while training (the metrics of `gankit evaluate`): each result is a line of
+    metrics.jsonl, and the best generator by `best` is kept in generator-best/ beside generator/."""
+    every_kimg: float = 0.0
+    """Evaluate every N thousand images (plus once before training and once at the end); 0 = off."""
+    every_minutes: float = 0.0
+    """... or every N minutes of training time (evaluation time is not counted); 0 = off."""
+    metrics: str = ""
+    """Comma list of metric names; empty = fid,precision,recall,classes for images (classes only with
+    labels) and modes,high_quality,reverse_kl for toy data. See `gankit evaluate --help`."""
+    num: int = 0
+    """Samples per evaluation; 0 = gankit evaluate's default (10000 images, 2500 toy points)."""
+    best: str = ""
+    """Metric that picks generator-best/ (one of `metrics`); empty = fid for images, reverse_kl for
+    toy data; "none" keeps no best generator."""
+
+
+@dataclass
 class Config:
     data: DataConfig = field(default_factory=DataConfig)
     model: ModelConfig = field(default_factory=ModelConfig)
@@ -223,6 +241,7 @@ class Config:
     optim: OptimConfig = field(default_factory=OptimConfig)
     train: TrainConfig = field(default_factory=TrainConfig)
     diagnostics: DiagnosticsConfig = field(default_factory=DiagnosticsConfig)
+    eval: EvalConfig = field(default_factory=EvalConfig)
     out: str = "runs/default"
     """Run directory: samples, checkpoints, metrics and the exported generator go here."""
 
@@ -415,6 +434,17 @@ def validate(cfg: Config) -> None:
     _require(bool(cfg.out), "out", "must be a directory path", cfg.out)
     _validate_regularizers(cfg)
     _validate_diagnostics(cfg.diagnostics)
+    _validate_eval(cfg.eval)
+
+
+def _validate_eval(e: EvalConfig) -> None:
+    """Ranges only: which metric names exist depends on the data (checked by the trainer's preflight)."""
+    _require(e.every_kimg >= 0, "eval.every_kimg", "must be >= 0 (0 = off)", e.every_kimg)
+    _require(e.every_minutes >= 0, "eval.every_minutes", "must be >= 0 (0 = off)", e.every_minutes)
+    _require(e.every_kimg == 0 or e.every_minutes == 0, "eval.every_minutes",
+             f"give eval.every_kimg or eval.every_minutes, not both (every_kimg = {e.every_kimg:g})",
+             e.every_minutes)
+    _require(e.num == 0 or e.num >= 10, "eval.num", "must be 0 (the default) or >= 10", e.num)
 
 
 def _validate_diagnostics(g: DiagnosticsConfig) -> None:

@@ -52,6 +52,13 @@ def test_print_config_resolves_flags_and_overrides(capsys):
     assert 'name = "mnist"' in out and "width = 16" in out and "minutes = 2.0" in out and "kimg = 0.0" in out
 
 
+def test_eval_every_sets_the_evaluation_schedule(capsys):
+    assert main(["train", "--eval-every", "50", "--set", "eval.every_minutes=3", "--print-config"]) == 1
+    assert "give eval.every_kimg or eval.every_minutes, not both" in err_line(capsys)
+    assert main(["train", "--eval-every", "50", "--print-config"]) == 0
+    assert "[eval]\nevery_kimg = 50.0\nevery_minutes = 0.0" in capsys.readouterr().out
+
+
 @pytest.mark.parametrize("argv, message", [
     (["--set", "optim.lr_g=-1"], "optim.lr_g: must be > 0"),
     (["--set", "model.bogus=1"], "model.bogus: unknown key"),
@@ -60,6 +67,7 @@ def test_print_config_resolves_flags_and_overrides(capsys):
     (["--data-dir", "/no/such/dir"], "/no/such/dir"),
     (["--resume", "/no/such/run"], "has no config.toml"),
     (["--config", "/no/such.toml"], "no such file"),
+    (["--eval-every", "5", "--set", "eval.metrics=fid,modes"], "eval.metrics: unknown metric 'modes' for images"),
 ])
 def test_train_bad_input_is_one_line(argv, message, capsys, tmp_path):
     assert main(["train", "--out", str(tmp_path / "r"), *argv]) == 1

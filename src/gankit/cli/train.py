@@ -25,6 +25,8 @@ def add_parser(sub, name: str) -> argparse.ArgumentParser:
   gankit train --set model.width=32 --set optim.lr_d=1e-4 --print-config
   gankit train --config runs/x/config.toml --out runs/x-again
   gankit train --resume runs/x --minutes 10        continue runs/x until 10 minutes in total
+  gankit train --minutes 10 --eval-every 50        FID etc. every 50k images into metrics.jsonl,
+                                                   the best generator kept in RUN_DIR/generator-best/
 
 Every config field can be set with --set SECTION.FIELD=VALUE; --print-config
 shows them all with their resolved values.""")
@@ -41,6 +43,9 @@ shows them all with their resolved values.""")
     budget.add_argument("--minutes", type=positive_float, metavar="M", help="train for M wall-clock minutes")
     budget.add_argument("--epochs", type=positive_float, metavar="E", help="train for E passes over the data")
     budget.add_argument("--kimg", type=positive_float, metavar="K", help="train on K thousand real images")
+    p.add_argument("--eval-every", type=positive_float, metavar="K",
+                   help="evaluate every K thousand images (sets eval.every_kimg; metrics: eval.metrics, "
+                        "samples: eval.num); the best generator by eval.best goes to RUN_DIR/generator-best/")
     p.add_argument("--out", metavar="RUN_DIR", help="run folder (default: runs/<preset>)")
     p.add_argument("--seed", type=int, help="random seed (sets train.seed)")
     p.add_argument("--set", action="append", default=[], metavar="KEY=VALUE", dest="overrides",
@@ -85,6 +90,8 @@ def config_from_args(args) -> config_mod.Config:
             overrides.append({"train": {"minutes": 0.0, "epochs": 0.0, "kimg": 0.0, name: value}})
     if args.seed is not None:
         overrides.append({"train": {"seed": args.seed}})
+    if args.eval_every is not None:
+        overrides.append({"eval": {"every_kimg": args.eval_every, "every_minutes": 0.0}})
     if args.out:
         overrides.append({"out": args.out})
     overrides += args.overrides

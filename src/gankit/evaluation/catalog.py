@@ -19,3 +19,12 @@ TOY_METRICS = {
     "high_quality": "share of samples within 3 std of a mode; higher is better",
     "reverse_kl": "KL(sample modes || uniform), nats; lower is better",
 }
+
+# Which way is better, for the metrics that can pick a "best" generator (density has no direction:
+# ~1 is right, and above 1 is not better).
+LOWER_IS_BETTER = ("fid", "kid", "reverse_kl")
+HIGHER_IS_BETTER = ("precision", "recall", "coverage", "is", "classes", "modes", "high_quality")
+
+# What `gankit train` evaluates when eval.metrics is empty: the cheap, telling ones.
+TRAIN_IMAGE_METRICS = ("fid", "precision", "recall", "classes")
+TRAIN_TOY_METRICS = tuple(TOY_METRICS)

@@ -31,10 +31,11 @@ FORMAT = "gankit-generator"
 VERSION = 1
 
 
-def export_generator(G: nn.Module, cfg: config_mod.Config, run_dir: str | Path, info: dict) -> Path:
-    """Write `run_dir/generator/` from a generator module; `info` is merged into config.json
-    (e.g. images_seen, classes, dataset source)."""
-    out = Path(run_dir) / "generator"
+def export_generator(G: nn.Module, cfg: config_mod.Config, run_dir: str | Path, info: dict,
+                     folder: str = "generator") -> Path:
+    """Write `run_dir/<folder>/` from a generator module; `info` is merged into config.json
+    (e.g. images_seen, classes, dataset source). Training also writes `generator-best/`."""
+    out = Path(run_dir) / folder
     out.mkdir(parents=True, exist_ok=True)
     tensors = {k: v.detach().cpu().contiguous() for k, v in G.state_dict().items()}
     write_bytes_atomic(out / "model.safetensors", safetensors.torch.save(tensors))

@@ -36,6 +36,7 @@ from gankit.losses import LOSSES, make_loss
 from gankit.models import MODELS, build, check as check_model
 from gankit.training.diagnostics import Monitor, batch_diversity
 from gankit.training.ema import EMA
+from gankit.training.evaluate import TrainEvaluator, plan as plan_evaluation
 from gankit.training.regularize import Regularizers
 from gankit.training.state import Batches, Counters, capture, make_optimizers, restore, select_device
 
@@ -61,6 +62,8 @@ def preflight(cfg: Config) -> str:
         if name not in registry:
             raise ConfigError(f"{field}: unknown {name!r} (known: {', '.join(sorted(registry))})")
     check_model(cfg.model, sample_shape(cfg.data))
+    if cfg.eval.every_kimg or cfg.eval.every_minutes:
+        plan_evaluation(cfg)
     try:
         select_device(cfg.train.device)
     except ValueError as e:
@@ -187,13 +190,22 @@ def train(cfg: Config, *, resume: bool = False, overwrite: bool = False, progres
         state["regularizers"] = reg.state_dict()
         return save_checkpoint(run_dir, counters.step, weights, state, cfg.dumps(), keep=t.keep_checkpoints)
 
+    def generator_info() -> dict:
+        return {"images_seen": counters.images, "epochs": counters.epoch + counters.epoch_pos / epoch_images,
+                "train_seconds": counters.seconds, "steps": counters.step, "source": source,
+                "classes": data.classes, "dataset_size": len(data)}
+
     def next_mark(every_kimg: float) -> float:
         """The next multiple of `every_kimg` thousand images after now (never, when 0)."""
         return math.inf if every_kimg <= 0 else (counters.images // (every_kimg * 1000) + 1) * every_kimg * 1000
 
     next_sample, next_ckpt = next_mark(t.sample_every_kimg), next_mark(t.checkpoint_every_kimg)
+    evaluator = TrainEvaluator(cfg, run_dir, device, progress)
+    evaluator.schedule(counters.images, counters.seconds)
     if counters.images == 0:
         write_samples("init")
+        if evaluator.enabled:  # the baseline; also fits the domain classifier now if it is not cached
+            evaluator.run(G_show, counters, log, generator_info())
     monitor = Monitor(cfg.diagnostics, loss=cfg.loss.name)
     diag = cfg.diagnostics
     # A strided subset: the first examples of a sorted image folder would all be one class.
@@ -301,6 +313,10 @@ def train(cfg: Config, *, resume: bool = False, overwrite: bool = False, progres
             if (epoch_ended and t.sample_every_kimg <= 0) or counters.images >= next_sample:
                 write_samples("epoch" if epoch_ended else "grid")
                 next_sample = next_mark(t.sample_every_kimg)
+            if evaluator.due(counters.images, counters.seconds):
+                started = time.perf_counter()
+                evaluator.run(G_show, counters, log, generator_info())
+                window_start += time.perf_counter() - started  # keep img_per_s a training figure
             if counters.images >= next_ckpt:
                 write_checkpoint()
                 next_ckpt = next_mark(t.checkpoint_every_kimg)
@@ -309,10 +325,9 @@ def train(cfg: Config, *, resume: bool = False, overwrite: bool = False, progres
         # ---- finish: final grid, checkpoint, shareable generator
         write_samples("final" if stop["signum"] is None else "stopped")
         ckpt = write_checkpoint()
-        export_generator(G_show, cfg, run_dir, {
-            "images_seen": counters.images, "epochs": counters.epoch + counters.epoch_pos / epoch_images,
-            "train_seconds": counters.seconds, "steps": counters.step, "source": source,
-            "classes": data.classes, "dataset_size": len(data)})
+        export_generator(G_show, cfg, run_dir, generator_info())
+        if evaluator.enabled and evaluator.last_images != counters.images and stop["signum"] is None:
+            evaluator.run(G_show, counters, log, generator_info())
         log.close()
         if stop["signum"] is not None:
             raise TrainingInterrupted(stop["signum"], ckpt)
