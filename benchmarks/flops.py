@@ -15,7 +15,9 @@ from __future__ import annotations
 import os
 import platform
 import statistics
+import subprocess
 import time
+from pathlib import Path
 from typing import Callable
 
 import torch
@@ -155,3 +157,18 @@ def write_report(report: dict, out: str, markdown: Callable[[dict], str]) -> Non
     text = markdown(report)
     path.write_text(text)
     print(text)
+
+
+def source_state() -> str:
+    """The gankit commit measured, and whether the training code had uncommitted changes."""
+    root = Path(__file__).resolve().parents[1]
+    try:
+        head = subprocess.run(["git", "rev-parse", "--short", "HEAD"], cwd=root, capture_output=True,
+                              text=True, check=True).stdout.strip()
+        dirty = subprocess.run(["git", "status", "--porcelain", "--", "src/gankit/training", "src/gankit/models",
+                                "src/gankit/data", "src/gankit/presets"], cwd=root, capture_output=True,
+                               text=True, check=True).stdout.split("\n")
+    except (OSError, subprocess.CalledProcessError):
+        return "unknown"
+    changed = [line[3:] for line in dirty if line.strip()]
+    return head + (f" + uncommitted changes in {', '.join(changed)}" if changed else "")

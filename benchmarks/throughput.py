@@ -257,21 +257,6 @@ def describe(cfg: C.Config) -> str:
     return f"{m.arch} {size}, z {m.z_dim}{ema}; {d.channels}x{d.resolution}x{d.resolution}".replace(" ,", ",")
 
 
-def source_state() -> str:
-    """The gankit commit measured, and whether the training code had uncommitted changes."""
-    root = Path(__file__).resolve().parents[1]
-    try:
-        head = subprocess.run(["git", "rev-parse", "--short", "HEAD"], cwd=root, capture_output=True,
-                              text=True, check=True).stdout.strip()
-        dirty = subprocess.run(["git", "status", "--porcelain", "--", "src/gankit/training", "src/gankit/models",
-                                "src/gankit/data", "src/gankit/presets"], cwd=root, capture_output=True,
-                               text=True, check=True).stdout.split("\n")
-    except (OSError, subprocess.CalledProcessError):
-        return "unknown"
-    changed = [line[3:] for line in dirty if line.strip()]
-    return head + (f" + uncommitted changes in {', '.join(changed)}" if changed else "")
-
-
 def main(argv=None) -> int:
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     p.add_argument("--quick", action="store_true", help="3 rounds of shorter windows (about 8 minutes on 2 busy cores)")
@@ -427,7 +412,7 @@ def main(argv=None) -> int:
               " ".join(argv if argv is not None else sys.argv[1:]),
               "date_utc": time.strftime("%Y-%m-%d %H:%M", time.gmtime(started)),
               "wall_seconds": round(time.time() - started), "machine": machine, "threads": threads,
-              "gankit_source": source_state(), "rounds": rounds, "windows_per_round": a.windows,
+              "gankit_source": flops.source_state(), "rounds": rounds, "windows_per_round": a.windows,
               "data_limit": a.limit, "peak": {"start": peak0, "rounds": peaks, "median_gflops": peak},
               "load_average_per_round": loads, "results": results, "channels_last_speedup": cl_effect}
     flops.write_report(report, a.out, markdown)
