@@ -94,6 +94,9 @@ LOGISTIC_LOSSES = ("nonsaturating", "minimax", "relativistic")
 AUGMENT_OPS = ("translation", "cutout", "color", "flip", "crop")
 """Differentiable augmentation ops (keys of `gankit.training.augment.OPS`; a test checks it)."""
 
+OPTIMIZERS = ("adam", "rmsprop")
+"""Optimizer names (built by `gankit.training.state.make_optimizers`)."""
+
 DATASET_AUGMENT_OPS = ("flip", "crop")
 """Dataset-side augmentation ops (keys of `gankit.training.augment.DATASET_OPS`)."""
 
@@ -145,7 +148,11 @@ class AugmentConfig:
 
 @dataclass
 class OptimConfig:
+    name: str = "adam"
+    """Optimizer of both players: adam, or rmsprop (the WGAN paper's choice with weight clipping,
+    where momentum destabilised the critic; beta1/beta2 then do not apply)."""
     lr_g: float = 2e-4
+    """Generator learning rate; a larger lr_d than lr_g is the two-time-scale rule (TTUR)."""
     lr_d: float = 2e-4
     beta1: float = 0.5
     beta2: float = 0.999
@@ -339,6 +346,26 @@ def preset_dict(name: str) -> dict:
     return _parse_toml(path.read_text(), f"preset {name}")
 
 
+TOY_ARCHITECTURE = {"arch": "mlp", "z_dim": 2, "width": 128, "depth": 3, "d_batchnorm": False}
+"""The model fields `on_toy_data` puts in place of an image architecture."""
+
+
+def on_toy_data(cfg: Config, data_name: str = "toy-ring") -> Config:
+    """The recipe of `cfg` on a toy mixture: its loss, regularizers, optimizer, D steps, EMA,
+    PacGAN packing, spectral norm and dropout, with the image architecture swapped for the toy
+    MLP (`TOY_ARCHITECTURE`). How `benchmarks/modes` runs the image presets on 2-D data."""
+    if not data_name.startswith("toy-"):
+        raise ConfigError(f"data.name: on_toy_data needs a toy dataset, got {data_name!r}")
+    values = cfg.to_dict()
+    values["data"] = {"name": data_name}
+    values["model"].update(TOY_ARCHITECTURE)
+    values["augment"] = {}  # image augmentations have no meaning for points
+    values["eval"].update(metrics="", best="")  # image metrics neither
+    out = from_dict(values)
+    validate(out)
+    return out
+
+
 def load_file(path: str | Path) -> dict:
     path = Path(path)
     if not path.is_file():
@@ -413,6 +440,7 @@ def validate(cfg: Config) -> None:
     _require(m.width > 0, "model.width", "must be > 0", m.width)
     _require(m.depth > 0, "model.depth", "must be > 0", m.depth)
     _require(0.0 <= m.d_dropout < 1.0, "model.d_dropout", "must be in [0, 1)", m.d_dropout)
+    _require(o.name in OPTIMIZERS, "optim.name", f"must be one of {', '.join(OPTIMIZERS)}", o.name)
     _require(o.lr_g > 0, "optim.lr_g", "must be > 0", o.lr_g)
     _require(o.lr_d > 0, "optim.lr_d", "must be > 0", o.lr_d)
     _require(0.0 <= o.beta1 < 1.0, "optim.beta1", "must be in [0, 1)", o.beta1)

@@ -21,7 +21,7 @@ from pathlib import Path
 from typing import Callable
 
 from gankit.config import DataConfig
-from gankit.data import cifar, folder, idx, toy
+from gankit.data import cifar, folder, idx, stacked, toy
 from gankit.data.dataset import DataError, Dataset
 from gankit.data.toy import toy_modes
 from gankit.data.transforms import convert_channels, resize, to_float, to_uint8
@@ -49,6 +49,13 @@ def _load_cifar(cfg: DataConfig, seed: int) -> Dataset:
     return cifar.load_cifar(cfg.path, cfg.split)
 
 
+def _stacked_loader(name: str) -> Callable[[DataConfig, int], Dataset]:
+    def load(cfg: DataConfig, seed: int) -> Dataset:
+        return stacked.load_stacked(name, cfg.path, cfg.split, cfg.channels)
+    load.__doc__ = f"{name}: three {stacked.BASES[name]} images as RGB, uint8 (N, 3, 28, 28), 1000 classes."
+    return load
+
+
 def _toy_loader(name: str) -> Callable[[DataConfig, int], Dataset]:
     def load(cfg: DataConfig, seed: int) -> Dataset:
         return toy.load_toy(name, cfg.toy_samples, seed)
@@ -60,6 +67,8 @@ DATASETS: dict[str, Callable[[DataConfig, int], Dataset]] = {
     "fashion-mnist": _idx_loader("fashion-mnist"),
     "mnist": _idx_loader("mnist"),
     "cifar10": _load_cifar,
+    "stacked-fashion-mnist": _stacked_loader("stacked-fashion-mnist"),
+    "stacked-mnist": _stacked_loader("stacked-mnist"),
     "folder": _load_folder,
     "toy-gaussian": _toy_loader("toy-gaussian"),
     "toy-ring": _toy_loader("toy-ring"),
@@ -128,7 +137,10 @@ def check(cfg: DataConfig) -> str:
         return f"folder: {len(files)} images ({kind}) in {Path(cfg.path).expanduser()}"
     if cfg.name == "cifar10":
         return cifar.check(cfg.path, cfg.split)
-    directory = idx.find_idx_dir(cfg.name, cfg.path, cfg.split)
+    if cfg.name in stacked.BASES and cfg.channels != 3:
+        raise DataError(f"data.channels: {cfg.name} is a colour dataset (three stacked images); "
+                        f"set data.channels = 3, got {cfg.channels}")
+    directory = idx.find_idx_dir(stacked.BASES.get(cfg.name, cfg.name), cfg.path, cfg.split)
     images, labels = idx.idx_files(directory, cfg.split)
     idx.check_header(images, idx.IMAGES_MAGIC)
     idx.check_header(labels, idx.LABELS_MAGIC)

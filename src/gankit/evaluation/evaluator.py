@@ -30,6 +30,7 @@ from torch import nn
 
 from gankit.config import DataConfig
 from gankit.data import DataError, load_dataset, to_uint8, toy_modes
+from gankit.data.stacked import BASES as STACKED
 from gankit.data.toy import DIMS as TOY_DIMS
 from gankit.evaluation import metrics as M
 from gankit.evaluation.catalog import DEFAULT_NUM, DEFAULT_TOY_NUM, IMAGE_METRICS, TOY_METRICS
@@ -247,6 +248,10 @@ def evaluate(generator, metrics=None, num: int | None = None, extractor="classif
     data_cfg = replace(data_cfg, limit=0)
     if len(G.out_shape) == 1 or data_cfg.name in TOY_DIMS:
         result = _evaluate_toy(G, data_cfg, metrics, num or DEFAULT_TOY_NUM, seed, device)
+    elif data_cfg.name in STACKED:
+        from gankit.evaluation.stacked import DEFAULT_STACKED_NUM, evaluate_stacked
+        _check_num(num or DEFAULT_STACKED_NUM, "evaluation")
+        result = evaluate_stacked(G, data_cfg, metrics, num or DEFAULT_STACKED_NUM, seed, device, progress)
     else:
         result = _evaluate_images(G, data_cfg, metrics, num or DEFAULT_NUM, extractor, seed, batch_size, device,
                                   inception_weights, classifier, progress)

@@ -46,16 +46,19 @@ def plan(cfg: Config) -> tuple[list[str], str | None]:
 
     Raises ConfigError naming the field for unknown metrics, metrics of the other kind of
     data, a `best` outside `metrics` or without a direction, and class scores without labels."""
-    e, toy = cfg.eval, _is_toy(cfg)
-    known = TOY_METRICS if toy else IMAGE_METRICS
+    from gankit.data.stacked import BASES as STACKED
+    e, toy, stacked = cfg.eval, _is_toy(cfg), cfg.data.name in STACKED
+    known = TOY_METRICS if toy else {m: TOY_METRICS[m] for m in ("modes", "reverse_kl")} if stacked \
+        else IMAGE_METRICS
     names = [m.strip().lower() for m in e.metrics.split(",") if m.strip()]
     if not names:
-        names = list(TRAIN_TOY_METRICS if toy else TRAIN_IMAGE_METRICS)
+        names = list(TRAIN_TOY_METRICS if toy else known if stacked else TRAIN_IMAGE_METRICS)
         if not toy and not _labeled(cfg):
             names.remove("classes")
+    toy = toy or stacked  # mode-counted data: scored as in PacGAN, best by reverse KL
     bad = [m for m in names if m not in known]
     if bad:
-        kind = "toy data" if toy else "images"
+        kind = "toy data" if _is_toy(cfg) else cfg.data.name if stacked else "images"
         raise ConfigError(f"eval.metrics: unknown metric {', '.join(map(repr, bad))} for {kind} "
                           f"(known: {', '.join(known)})")
     if not toy and not _labeled(cfg):

@@ -86,7 +86,10 @@ class Batches:
 
 def make_optimizers(cfg: Config, G: nn.Module, D: nn.Module) -> tuple[torch.optim.Optimizer, torch.optim.Optimizer]:
     o = cfg.optim
-    # foreach keeps Adam's per-parameter Python loop out of the hot path on CPU.
+    # foreach keeps the optimizer's per-parameter Python loop out of the hot path on CPU.
+    if o.name == "rmsprop":
+        return (torch.optim.RMSprop(G.parameters(), lr=o.lr_g, foreach=True),
+                torch.optim.RMSprop(D.parameters(), lr=o.lr_d, foreach=True))
     opt_g = torch.optim.Adam(G.parameters(), lr=o.lr_g, betas=(o.beta1, o.beta2), foreach=True)
     opt_d = torch.optim.Adam(D.parameters(), lr=o.lr_d, betas=(o.beta1, o.beta2), foreach=True)
     return opt_g, opt_d
