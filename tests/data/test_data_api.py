@@ -15,7 +15,8 @@ from gankit.data.transforms import convert_channels
 
 
 def test_registry_names():
-    assert set(DATASETS) == {"fashion-mnist", "mnist", "cifar10", "folder", "toy-gaussian", "toy-ring", "toy-grid"}
+    assert set(DATASETS) == {"fashion-mnist", "mnist", "cifar10", "folder", "toy-gaussian", "toy-ring", "toy-grid",
+                             "stacked-fashion-mnist", "stacked-mnist"}
     assert all(callable(f) for f in DATASETS.values())
 
 
