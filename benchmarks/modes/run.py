@@ -1,6 +1,7 @@
 """The mode-collapse benchmark on 2-D mixtures: every classic recipe over 10 seeds.
 
     python benchmarks/modes/run.py                      # ring + grid, 7 recipes x 10 seeds, 2 workers
+    python benchmarks/modes/run.py --recipe-seeds 5     # what results/ holds: ~26 min on 2 cores
     python benchmarks/modes/run.py --seeds 3 --quick    # a smoke run
 
 Protocol (PacGAN, Lin et al. 2018, after VEEGAN): the 8-Gaussian ring (radius 2,
@@ -13,7 +14,7 @@ high-quality samples over modes with the uniform one.
 Each image recipe preset (gan-mlp, dcgan, lsgan, wgan, wgan-gp, hinge-sn) runs
 with its loss, optimizer, D steps and regularizers on the toy MLP
 (`gankit.config.on_toy_data`: G and D 3 x 128, z_dim 2) at batch 256 for a
-common budget; the `toy-ring` / `toy-grid` presets (gankit's best toy recipes)
+common budget (500 kimg); the `toy-ring` / `toy-grid` presets (gankit's best toy recipes)
 run exactly as shipped. Deviations from the paper's setup: ReLU/LeakyReLU MLPs
 instead of maxout D and batch-norm G, and budgets sized for 2 CPU cores.
 
@@ -152,11 +153,12 @@ def markdown(report: dict) -> str:
 
 def main(argv=None) -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("--seeds", type=int, default=10)
+    ap.add_argument("--seeds", type=int, default=10, help="seeds of the best (shipped toy) presets")
+    ap.add_argument("--recipe-seeds", type=int, default=0, help="seeds of the image recipes (default: --seeds)")
     ap.add_argument("--recipes", default=",".join(RECIPES), help="image presets to run on the toy MLP")
     ap.add_argument("--datasets", default="toy-ring,toy-grid")
     ap.add_argument("--kimg", type=float, default=0.0,
-                    help="budget of the recipe runs (default: 200 on the ring, 400 on the grid)")
+                    help="budget of the recipe runs (default: 500)")
     ap.add_argument("--best-kimg", type=float, default=0.0,
                     help="shorten the shipped toy presets to this budget (smoke runs only; default: as shipped)")
     ap.add_argument("--workers", type=int, default=min(2, os.cpu_count() or 1))
@@ -167,8 +169,10 @@ def main(argv=None) -> None:
     recipes = [r for r in args.recipes.split(",") if r]
     datasets = [d for d in args.datasets.split(",") if d]
     runs = Path(args.runs)
-    jobs = [(recipe, ds, seed, args.kimg or (200.0 if ds == "toy-ring" else 400.0), str(runs), args.best_kimg)
-            for ds in datasets for recipe in [*recipes, DATASETS[ds]] for seed in range(args.seeds)]
+    seeds = {r: args.recipe_seeds or args.seeds for r in recipes}
+    jobs = [(recipe, ds, seed, args.kimg or 500.0, str(runs), args.best_kimg)
+            for ds in datasets for recipe in [*recipes, DATASETS[ds]]
+            for seed in range(seeds.get(recipe, args.seeds))]
     start = time.perf_counter()
     rows = []
     # One worker runs in this process (no pickling: the smoke test loads this file by path).
