@@ -36,11 +36,14 @@ examples:
   gankit evaluate runs/demo
   gankit evaluate runs/demo --metrics fid,kid --num 5000 --json eval.json
   gankit evaluate runs/demo/generator --inception-weights ~/weights/pt_inception-2015-12-05-6726825d.pth
-  gankit evaluate runs/ring                     toy run: modes, high_quality, reverse_kl""")
+  gankit evaluate runs/ring                     toy run: modes, high_quality, reverse_kl
+  gankit evaluate runs/stacked                  stacked-fashion-mnist run: modes (of 1000), reverse_kl
+  gankit evaluate runs/x/generator-best         the best generator kept by train-time evaluation""")
     p.add_argument("model", metavar="RUN_OR_GENERATOR", help="a run folder, its generator/ folder or a checkpoint")
     p.add_argument("--metrics", metavar="LIST", help="comma-separated metric names (default: all)")
     p.add_argument("--num", type=positive_int,
-                   help=f"samples to draw (default: {DEFAULT_NUM} images, {DEFAULT_TOY_NUM} toy points)")
+                   help=f"samples to draw (default: {DEFAULT_NUM} images, {DEFAULT_TOY_NUM} toy points, "
+                        f"26000 stacked images)")
     p.add_argument("--seed", type=nonnegative_int, default=0, help="latent seed of the samples (default: 0)")
     p.add_argument("--json", metavar="FILE", help="also write the results as JSON to FILE ('-': JSON on stdout only)")
     p.add_argument("--inception-weights", metavar="FILE",

@@ -21,6 +21,8 @@ from gankit.evaluation.features import EvaluationError, extract
 
 NUM_MODES = 1000
 METRICS = ("modes", "reverse_kl")
+READ = {"modes": "class triples seen at least once; below the floor = mode collapse",
+        "reverse_kl": TOY_METRICS["reverse_kl"]}
 DEFAULT_STACKED_NUM = 26000  # PacGAN's sample count for stacked MNIST
 
 
@@ -44,7 +46,7 @@ def score_ids(ids: np.ndarray) -> dict:
 def evaluate_stacked(G, data_cfg: DataConfig, metrics, num: int, seed: int, device, progress=False) -> dict:
     from gankit.evaluation.classifier import load_classifier
     from gankit.evaluation.evaluator import _sample_uint8, parse_metrics
-    known = {m: TOY_METRICS[m] for m in METRICS}
+    known = READ
     names = parse_metrics(metrics, known)
     base_cfg = DataConfig(name=BASES[data_cfg.name], path=data_cfg.path)
     model, _ = load_classifier(base_cfg, progress=progress, device=device)
