@@ -25,6 +25,7 @@ each recipe over the real data) beside them.
 from __future__ import annotations
 
 import argparse
+import json
 import os
 import statistics
 import sys
@@ -161,12 +162,14 @@ def main(argv=None) -> None:
                     help="budget of the recipe runs (default: 500)")
     ap.add_argument("--best-kimg", type=float, default=0.0,
                     help="shorten the shipped toy presets to this budget (smoke runs only; default: as shipped)")
+    ap.add_argument("--merge", action="store_true",
+                    help="keep the rows of recipes not run now from the existing results JSON (to rerun one row)")
     ap.add_argument("--workers", type=int, default=min(2, os.cpu_count() or 1))
     ap.add_argument("--runs", default="runs/modes")
     ap.add_argument("--out", default=str(HERE / "results" / "modes.md"))
     args = ap.parse_args(argv)
     from gankit.evaluation.evaluator import finite_or_none
-    recipes = [r for r in args.recipes.split(",") if r]
+    recipes = [r for r in args.recipes.split(",") if r and r != "none"]
     datasets = [d for d in args.datasets.split(",") if d]
     runs = Path(args.runs)
     seeds = {r: args.recipe_seeds or args.seeds for r in recipes}
@@ -184,9 +187,20 @@ def main(argv=None) -> None:
                   flush=True)
     out = Path(args.out)
     out.parent.mkdir(parents=True, exist_ok=True)
+    command = "python benchmarks/modes/run.py " + " ".join(sys.argv[1:] if argv is None else argv)
+    if args.merge and out.with_suffix(".json").is_file():
+        old = json.loads(out.with_suffix(".json").read_text())
+        ran = {(r["dataset"], r["recipe"]) for r in rows}
+        kept = [r for r in old["rows"] if (r["dataset"], r["recipe"]) not in ran]
+        rows = kept + rows
+        recipes = list(dict.fromkeys([r["recipe"] for r in kept if r["recipe"] not in DATASETS.values()] + recipes))
+        datasets = list(dict.fromkeys([r["dataset"] for r in rows]))
+        command = f"{old['command']}, then {command}"
+    order = {r: i for i, r in enumerate([*recipes, *DATASETS.values()])}
+    rows.sort(key=lambda r: (list(DATASETS).index(r["dataset"]), order[r["recipe"]], r["seed"]))
     for ds in datasets:
         picture(ds, [*recipes, DATASETS[ds]], runs, out.parent / f"{ds}.png")
-    report = {"command": "python benchmarks/modes/run.py " + " ".join(sys.argv[1:] if argv is None else argv),
+    report = {"command": command,
               "machine": machine_info(), "gankit_source": source_state(), "workers": args.workers,
               "seconds": time.perf_counter() - start, "rows": rows, "table": summarise(rows)}
     write_report(finite_or_none(report), str(out), markdown)
