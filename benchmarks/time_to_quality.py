@@ -98,7 +98,7 @@ def markdown(report: dict) -> str:
     lines = [
         "# Time to quality: FID vs minutes of CPU training", "",
         f"Command: `{report['command']}`  ", f"gankit {report['gankit_source']}; {m.get('cpu', '?')}, "
-        f"torch {m.get('torch', '?')}; {report['mode']}.", "",
+        f"torch {m.get('torch', '?')}; {report['mode']}.", *([report["note"]] if report.get("note") else []), "",
         f"FID in the Fashion-MNIST domain-classifier feature space, {report['num']:,} samples (seed 0) vs "
         f"{report['num']:,} real train images; floor (real test vs real train) "
         f"{next(iter(report['curves'].values()))[0]['floor']:.3f}. Minutes are training time: evaluation is "
@@ -150,6 +150,7 @@ def main(argv=None) -> None:
     mode = ap.add_mutually_exclusive_group()
     mode.add_argument("--sequential", action="store_true", help="one preset after the other, all threads")
     mode.add_argument("--report-only", action="store_true", help="only redraw from existing runs")
+    ap.add_argument("--note", default="", help="a line for the report, e.g. how the runs were made")
     args = ap.parse_args(argv)
     presets = [p.strip() for p in args.presets.split(",") if p.strip()]
     runs = Path(args.runs)
@@ -163,10 +164,12 @@ def main(argv=None) -> None:
         saved = Path(args.out).with_suffix(".json")
         if saved.is_file():
             mode_text = json.loads(saved.read_text()).get("mode", mode_text)
-    report = {"command": "python benchmarks/time_to_quality.py " + " ".join(argv if argv is not None
-                                                                             else sys.argv[1:]),
+    shown = list(argv if argv is not None else sys.argv[1:])
+    if "--note" in shown:  # the note is printed on its own line
+        del shown[shown.index("--note"):shown.index("--note") + 2]
+    report = {"command": "python benchmarks/time_to_quality.py " + " ".join(shown),
               "machine": machine_info(), "gankit_source": source_state(), "mode": mode_text, "num": args.num,
-              "curves": {p: read_curve(run_dir(runs, p)) for p in presets}}
+              "curves": {p: read_curve(run_dir(runs, p)) for p in presets}, "note": args.note}
     report["verdict"] = verdict(report)
     out = Path(args.out)
     out.parent.mkdir(parents=True, exist_ok=True)

@@ -128,11 +128,15 @@ def _fmt(v, spec):
     return "-" if v is None else format(v, spec)
 
 
+def _timing(report: dict) -> str:
+    return f"{report['workers']} worker process(es) with 1 thread each, {report['seconds'] / 60:.1f} min"
+
+
 def markdown(report: dict) -> str:
     lines = ["# Mode collapse on 2-D mixtures (PacGAN protocol)", "",
              f"Command: `{report['command']}`  ",
              f"gankit {report['gankit_source']}; {report['machine']['cpu']}, torch {report['machine']['torch']}; "
-             f"{report['workers']} worker processes with 1 thread each; {report['seconds'] / 60:.1f} min in all.", "",
+             f"{report.get('timing') or _timing(report)}.", "",
              "Scores on 2,500 samples per run (3-std balls; a mode needs one sample); mean over seeds. "
              "*all-modes seeds*: runs that covered every mode. *hq min*: the worst seed's high-quality share.", ""]
     for dataset, by_recipe in report["table"].items():
@@ -188,6 +192,7 @@ def main(argv=None) -> None:
     out = Path(args.out)
     out.parent.mkdir(parents=True, exist_ok=True)
     command = "python benchmarks/modes/run.py " + " ".join(sys.argv[1:] if argv is None else argv)
+    timing = None
     if args.merge and out.with_suffix(".json").is_file():
         old = json.loads(out.with_suffix(".json").read_text())
         ran = {(r["dataset"], r["recipe"]) for r in rows}
@@ -196,13 +201,16 @@ def main(argv=None) -> None:
         recipes = list(dict.fromkeys([r["recipe"] for r in kept if r["recipe"] not in DATASETS.values()] + recipes))
         datasets = list(dict.fromkeys([r["dataset"] for r in rows]))
         command = f"{old['command']}, then {command}"
+        timing = f"{old.get('timing') or _timing(old)}, then (rerun rows) {{}}"
     order = {r: i for i, r in enumerate([*recipes, *DATASETS.values()])}
     rows.sort(key=lambda r: (list(DATASETS).index(r["dataset"]), order[r["recipe"]], r["seed"]))
     for ds in datasets:
         picture(ds, [*recipes, DATASETS[ds]], runs, out.parent / f"{ds}.png")
-    report = {"command": command,
+    report = {"command": command, "timing": None,
               "machine": machine_info(), "gankit_source": source_state(), "workers": args.workers,
               "seconds": time.perf_counter() - start, "rows": rows, "table": summarise(rows)}
+    if timing:
+        report["timing"] = timing.format(_timing(report))
     write_report(finite_or_none(report), str(out), markdown)
 
 
