@@ -129,3 +129,26 @@ def test_unlabelled_folder_cannot_be_evaluated_while_training(tmp_path):
                       "eval.every_kimg=1")
     with pytest.raises(ConfigError, match="has no class labels"):
         train(cfg, progress=False)
+
+
+def test_resume_from_an_older_checkpoint_logs_each_step_once_and_drops_a_future_best(tmp_path, tiny_idx_dir,
+                                                                                     fitted):
+    import shutil
+    from gankit.io.checkpoint import complete_checkpoints
+    args = ("train.kimg=0.384", "eval.num=128", "eval.every_kimg=0.096", "train.checkpoint_every_kimg=0.128",
+            "train.keep_checkpoints=4")
+    run = train(tiny_config(tmp_path / "run", tiny_idx_dir, *args), progress=False)
+    first = read_metrics(run)
+    ckpts = complete_checkpoints(run)
+    for newer in ckpts[1:]:  # only the oldest (step 8, 128 images) is left to resume from
+        shutil.rmtree(newer)
+    best = run / BEST_FOLDER / "config.json"
+    meta = json.loads(best.read_text())
+    meta["images_seen"], meta["eval"]["metrics"]["fid"] = 384, -1.0  # a best from the abandoned future
+    best.write_text(json.dumps(meta))
+    train(tiny_config(tmp_path / "run", tiny_idx_dir, *args), resume=True, progress=False)
+    again = read_metrics(run)
+    steps = [r["step"] for r in again if "loss_d" in r]
+    assert steps == sorted(set(steps)) == [r["step"] for r in first if "loss_d" in r]
+    assert [r["images"] for r in _eval_lines(run)] == [0, 96, 192, 288, 384]
+    assert json.loads(best.read_text())["eval"]["metrics"]["fid"] != -1.0  # replaced by a real score

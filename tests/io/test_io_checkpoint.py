@@ -115,3 +115,14 @@ def test_strict_load_lists_mismatches_and_loads_nothing():
     msg = str(e.value)
     assert "0.weight: file (5, 3) vs model (4, 3)" in msg and "unexpected extra" in msg
     assert all(torch.equal(before[k], v) for k, v in model.state_dict().items())
+
+
+def test_drop_records_after_keeps_earlier_and_stepless_lines(tmp_path):
+    from gankit.io.logs import drop_records_after, read_metrics
+    lines = ['{"step": 1, "images": 16}', '{"images": 0, "note": "no step"}', '{"step": 2, "images": 32}',
+             '{"step": 3, "images": 48, "alarm": {}}', '{"step": 4, "ima']  # the last one torn by a crash
+    (tmp_path / "metrics.jsonl").write_text("\n".join(lines) + "\n")
+    assert drop_records_after(tmp_path, 2) == 2
+    assert read_metrics(tmp_path) == [{"step": 1, "images": 16}, {"images": 0, "note": "no step"},
+                                      {"step": 2, "images": 32}]
+    assert drop_records_after(tmp_path, 2) == 0 and drop_records_after(tmp_path / "none", 0) == 0

@@ -61,3 +61,28 @@ def read_metrics(run_dir: str | Path) -> list[dict]:
         except ValueError:
             continue
     return out
+
+
+def drop_records_after(run_dir: str | Path, step: int) -> int:
+    """Remove the metrics.jsonl lines logged after generator step `step` (atomically); returns how many.
+
+    A resume restarts from its checkpoint's step: lines written after it belong to a run that
+    will be replayed (or, from an older checkpoint, abandoned), and would otherwise appear twice."""
+    from gankit.io.files import write_text_atomic
+    path = Path(run_dir) / "metrics.jsonl"
+    if not path.is_file():
+        return 0
+    keep, dropped = [], 0
+    for line in path.read_text().splitlines():
+        try:
+            record = json.loads(line)
+        except ValueError:  # a torn line from a crash
+            dropped += 1
+            continue
+        if isinstance(record, dict) and isinstance(record.get("step"), int) and record["step"] > step:
+            dropped += 1
+            continue
+        keep.append(line)
+    if dropped:
+        write_text_atomic(path, "".join(f"{line}\n" for line in keep))
+    return dropped

@@ -22,6 +22,7 @@ from __future__ import annotations
 import json
 import math
 import random
+import shutil
 from pathlib import Path
 
 import numpy as np
@@ -94,24 +95,33 @@ def _better(name: str, new: float, old: float | None) -> bool:
 class TrainEvaluator:
     """Decides when an evaluation is due, runs it, logs it and keeps the best generator."""
 
-    def __init__(self, cfg: Config, run_dir: Path, device, progress: bool):
+    def __init__(self, cfg: Config, run_dir: Path, device, progress: bool, images: int = 0):
         e = cfg.eval
         self.cfg, self.run_dir, self.device, self.progress = cfg, Path(run_dir), device, progress
         self.every_images = e.every_kimg * 1000
         self.every_seconds = e.every_minutes * 60
         self.enabled = self.every_images > 0 or self.every_seconds > 0
         self.metrics, self.best = plan(cfg) if self.enabled else ([], None)
-        self.best_value = self._stored_best()
+        self.best_value = self._stored_best(images)
         self.last_images = -1
         self.schedule(0, 0.0)
 
-    def _stored_best(self) -> float | None:
-        """On resume: the score of the generator-best/ already on disk (None if there is none)."""
+    def _stored_best(self, images: int) -> float | None:
+        """On resume: the score of the generator-best/ already on disk (None if there is none).
+
+        One saved after `images` (the resumed checkpoint's count) comes from training that the
+        resume abandons, so it is removed rather than allowed to outrank the new run."""
         path = self.run_dir / BEST_FOLDER / "config.json"
         if self.best is None or not path.is_file():
             return None
         try:
-            value = json.loads(path.read_text())["eval"]["metrics"][self.best]
+            meta = json.loads(path.read_text())
+            if int(meta.get("images_seen", 0)) > images:
+                shutil.rmtree(path.parent)
+                tqdm.write(f"removed {path.parent}: saved at {int(meta['images_seen']):,} images, after the "
+                           f"checkpoint this run resumes from ({images:,})")
+                return None
+            value = meta["eval"]["metrics"][self.best]
             return float(value)
         except (OSError, ValueError, KeyError, TypeError):
             tqdm.write(f"warning: {path} holds no readable {self.best} score; the next evaluation replaces it")

@@ -31,7 +31,7 @@ from gankit.data import DATASETS, check as check_data, load_dataset, sample_shap
 from gankit.io.checkpoint import CheckpointError, find_latest, load_checkpoint, save_checkpoint
 from gankit.io.generator import export_generator, load_state_strict
 from gankit.io.images import make_grid, plot_points, save_png
-from gankit.io.logs import MetricsLog
+from gankit.io.logs import MetricsLog, drop_records_after
 from gankit.losses import LOSSES, make_loss
 from gankit.models import MODELS, build, check as check_model
 from gankit.training.diagnostics import Monitor, batch_diversity
@@ -156,6 +156,10 @@ def train(cfg: Config, *, resume: bool = False, overwrite: bool = False, progres
             tqdm.write(f"warning: inexact resume: {ckpt.name} lacks {', '.join(reset)}; "
                        f"reset to a fresh run's values")
         tqdm.write(f"resuming from {ckpt} at {counters.images:,} images")
+        dropped = drop_records_after(run_dir, counters.step)
+        if dropped:
+            tqdm.write(f"dropped {dropped} metrics.jsonl line(s) logged after step {counters.step:,}; "
+                       f"training from the checkpoint logs them again")
     cfg.save(run_dir / "config.toml")
     batches = Batches(data, t.batch_size, t.seed, device, counters, memory_format)
     losses = make_loss(cfg.loss.name, cfg.loss.label_smoothing)
@@ -200,7 +204,7 @@ def train(cfg: Config, *, resume: bool = False, overwrite: bool = False, progres
         return math.inf if every_kimg <= 0 else (counters.images // (every_kimg * 1000) + 1) * every_kimg * 1000
 
     next_sample, next_ckpt = next_mark(t.sample_every_kimg), next_mark(t.checkpoint_every_kimg)
-    evaluator = TrainEvaluator(cfg, run_dir, device, progress)
+    evaluator = TrainEvaluator(cfg, run_dir, device, progress, images=counters.images)
     evaluator.schedule(counters.images, counters.seconds)
     if counters.images == 0:
         write_samples("init")
