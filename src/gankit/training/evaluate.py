@@ -23,6 +23,7 @@ import json
 import math
 import random
 import shutil
+from contextlib import contextmanager
 from pathlib import Path
 
 import numpy as np
@@ -95,7 +96,8 @@ def _better(name: str, new: float, old: float | None) -> bool:
 class TrainEvaluator:
     """Decides when an evaluation is due, runs it, logs it and keeps the best generator."""
 
-    def __init__(self, cfg: Config, run_dir: Path, device, progress: bool, images: int = 0):
+    def __init__(self, cfg: Config, run_dir: Path, device, progress: bool, images: int = 0, seconds: float = 0.0):
+        """images, seconds: where training stands (non-zero on resume): the schedule continues from there."""
         e = cfg.eval
         self.cfg, self.run_dir, self.device, self.progress = cfg, Path(run_dir), device, progress
         self.every_images = e.every_kimg * 1000
@@ -104,7 +106,7 @@ class TrainEvaluator:
         self.metrics, self.best = plan(cfg) if self.enabled else ([], None)
         self.best_value = self._stored_best(images)
         self.last_images = -1
-        self.schedule(0, 0.0)
+        self.schedule(images, seconds)
 
     def _stored_best(self, images: int) -> float | None:
         """On resume: the score of the generator-best/ already on disk (None if there is none).
@@ -163,16 +165,15 @@ class TrainEvaluator:
         return record
 
 
-class _rng_untouched:
+@contextmanager
+def _rng_untouched():
     """Save and restore every global RNG (torch CPU/CUDA, NumPy, random): evaluation may fit a
     classifier or draw subsets, and must not change what training draws next."""
-
-    def __enter__(self):
-        self._fork = torch.random.fork_rng(devices=range(torch.cuda.device_count()) if torch.cuda.is_available()
-                                           else [])
-        self._fork.__enter__()
-        self._np, self._py = np.random.get_state(), random.getstate()
-
-    def __exit__(self, *exc):
-        np.random.set_state(self._np), random.setstate(self._py)
-        return self._fork.__exit__(*exc)
+    cuda = range(torch.cuda.device_count()) if torch.cuda.is_available() else []
+    state_np, state_py = np.random.get_state(), random.getstate()
+    with torch.random.fork_rng(devices=cuda):
+        try:
+            yield
+        finally:
+            np.random.set_state(state_np)
+            random.setstate(state_py)

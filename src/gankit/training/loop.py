@@ -204,8 +204,7 @@ def train(cfg: Config, *, resume: bool = False, overwrite: bool = False, progres
         return math.inf if every_kimg <= 0 else (counters.images // (every_kimg * 1000) + 1) * every_kimg * 1000
 
     next_sample, next_ckpt = next_mark(t.sample_every_kimg), next_mark(t.checkpoint_every_kimg)
-    evaluator = TrainEvaluator(cfg, run_dir, device, progress, images=counters.images)
-    evaluator.schedule(counters.images, counters.seconds)
+    evaluator = TrainEvaluator(cfg, run_dir, device, progress, images=counters.images, seconds=counters.seconds)
     if counters.images == 0:
         write_samples("init")
         if evaluator.enabled:  # the baseline; also fits the domain classifier now if it is not cached
