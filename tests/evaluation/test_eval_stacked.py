@@ -78,3 +78,18 @@ def test_evaluate_routes_stacked_data_and_real_stacks_score_the_floor(tiny_idx_d
     collapsed = evaluate(replay(to_float(test.x[:1].repeat(64, 1, 1, 1))), num=64, data_cfg=cfg)
     assert collapsed["metrics"]["modes"]["value"] == 1
     assert collapsed["metrics"]["reverse_kl"]["value"] == pytest.approx(math.log(1000))
+
+
+def test_the_real_stacks_floor_is_cached(tiny_idx_dir, fitted, replay, eval_cache, monkeypatch):
+    from gankit.evaluation import stacked
+    cfg = _stacked(tiny_idx_dir)
+    G = replay(to_float(load_dataset(_stacked(tiny_idx_dir, "test")).x))
+    first = evaluate(G, num=64, data_cfg=cfg)
+    assert list((eval_cache / "features" / "real").glob("*stacked-modes*.npz"))
+    calls = []
+    real_mode_ids = stacked.mode_ids
+    monkeypatch.setattr(stacked, "mode_ids", lambda images, *a, **k: calls.append(len(images))
+                        or real_mode_ids(images, *a, **k))
+    again = evaluate(G, num=64, data_cfg=cfg)
+    assert calls == [64]  # only the samples are classified; the test stacks' modes come from the cache
+    assert again["metrics"] == first["metrics"]

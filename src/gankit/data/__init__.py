@@ -26,7 +26,7 @@ from gankit.data.dataset import DataError, Dataset
 from gankit.data.toy import toy_modes
 from gankit.data.transforms import convert_channels, resize, to_float, to_uint8
 
-__all__ = ["DATASETS", "DataError", "Dataset", "check", "load_dataset", "sample_shape",
+__all__ = ["DATASETS", "DataError", "Dataset", "check", "has_labels", "load_dataset", "sample_shape",
            "to_float", "to_uint8", "toy_modes"]
 
 
@@ -137,14 +137,21 @@ def check(cfg: DataConfig) -> str:
         return f"folder: {len(files)} images ({kind}) in {Path(cfg.path).expanduser()}"
     if cfg.name == "cifar10":
         return cifar.check(cfg.path, cfg.split)
-    if cfg.name in stacked.BASES and cfg.channels != 3:
-        raise DataError(f"data.channels: {cfg.name} is a colour dataset (three stacked images); "
-                        f"set data.channels = 3, got {cfg.channels}")
+    if cfg.name in stacked.BASES:
+        stacked.check_channels(cfg.name, cfg.channels)
     directory = idx.find_idx_dir(stacked.BASES.get(cfg.name, cfg.name), cfg.path, cfg.split)
     images, labels = idx.idx_files(directory, cfg.split)
     idx.check_header(images, idx.IMAGES_MAGIC)
     idx.check_header(labels, idx.LABELS_MAGIC)
     return f"{cfg.name} {cfg.split} split from {directory}"
+
+
+def has_labels(cfg: DataConfig) -> bool:
+    """Whether the dataset has class labels, reading no image data: every built-in one does; an
+    image folder does when its images sit in one sub-folder per class."""
+    if cfg.name != "folder":
+        return True
+    return folder.scan(cfg.path)[1] is not None
 
 
 def sample_shape(cfg: DataConfig) -> tuple:

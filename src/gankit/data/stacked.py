@@ -19,10 +19,15 @@ BASES = {"stacked-fashion-mnist": "fashion-mnist", "stacked-mnist": "mnist"}
 SPLIT_SEEDS = {"train": 0, "test": 1}
 
 
-def load_stacked(name: str, path: str, split: str, channels: int) -> Dataset:
+def check_channels(name: str, channels: int) -> None:
+    """Stacks are RGB by construction: any other data.channels is a DataError naming the fix."""
     if channels != 3:
         raise DataError(f"data.channels: {name} is a colour dataset (three stacked images); "
                         f"set data.channels = 3, got {channels}")
+
+
+def load_stacked(name: str, path: str, split: str, channels: int) -> Dataset:
+    check_channels(name, channels)
     base = idx.load_idx(BASES[name], path, split)
     if base.y is None:
         raise DataError(f"{name}: the {BASES[name]} labels are missing")

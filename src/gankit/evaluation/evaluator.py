@@ -29,7 +29,7 @@ import torch
 from torch import nn
 
 from gankit.config import DataConfig
-from gankit.data import DataError, load_dataset, to_uint8, toy_modes
+from gankit.data import DataError, has_labels, load_dataset, to_uint8, toy_modes
 from gankit.data.stacked import BASES as STACKED
 from gankit.data.toy import DIMS as TOY_DIMS
 from gankit.evaluation import metrics as M
@@ -122,13 +122,6 @@ def _sample_uint8(G, num: int, seed: int, device, slice_size: int = 2048) -> tor
 
 def _is_classifier(extractor) -> bool:
     return isinstance(extractor, str) and extractor == "classifier"
-
-
-def _labeled(cfg: DataConfig) -> bool:
-    if cfg.name != "folder":
-        return True
-    from gankit.data.folder import scan
-    return scan(cfg.path)[1] is not None
 
 
 # --------------------------------------------------------------------------- real data (cached)
@@ -267,7 +260,7 @@ def _evaluate_images(G, data_cfg, metrics, num, extractor, seed, batch_size, dev
     if tuple(G.out_shape) != shape:
         raise EvaluationError(f"the generator makes {tuple(G.out_shape)} samples but the data is {shape} "
                               f"({data_cfg.name}); pass a matching data config")
-    if metrics is None and not _is_classifier(extractor) and not _labeled(data_cfg):
+    if metrics is None and not _is_classifier(extractor) and not has_labels(data_cfg):
         names = [n for n in names if n not in _CLASS_METRICS]  # no labels: no class scores by default
     ext, clf = _extractor(extractor, data_cfg, inception_weights, classifier_cfg, progress, device)
     wants_classes = any(n in _CLASS_METRICS for n in names)

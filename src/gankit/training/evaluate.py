@@ -31,6 +31,7 @@ import torch
 from tqdm import tqdm
 
 from gankit.config import Config, ConfigError
+from gankit.data import has_labels
 from gankit.evaluation.catalog import (HIGHER_IS_BETTER, IMAGE_METRICS, LOWER_IS_BETTER, TOY_METRICS,
                                        TRAIN_IMAGE_METRICS, TRAIN_TOY_METRICS)
 from gankit.io.generator import export_generator
@@ -39,35 +40,31 @@ BEST_FOLDER = "generator-best"
 EVAL_SEED = 0
 
 
-def _is_toy(cfg: Config) -> bool:
-    return cfg.data.name.startswith("toy-")
-
-
 def plan(cfg: Config) -> tuple[list[str], str | None]:
     """The metrics to compute and the one that picks the best generator (None: keep none).
 
     Raises ConfigError naming the field for unknown metrics, metrics of the other kind of
-    data, a `best` outside `metrics` or without a direction, and class scores without labels."""
+    data, a `best` outside `metrics` or without a direction, and images without class labels."""
     from gankit.data.stacked import BASES as STACKED
-    e, toy, stacked = cfg.eval, _is_toy(cfg), cfg.data.name in STACKED
-    known = TOY_METRICS if toy else {m: TOY_METRICS[m] for m in ("modes", "reverse_kl")} if stacked \
-        else IMAGE_METRICS
-    names = [m.strip().lower() for m in e.metrics.split(",") if m.strip()]
-    if not names:
-        names = list(TRAIN_TOY_METRICS if toy else known if stacked else TRAIN_IMAGE_METRICS)
-        if not toy and not _labeled(cfg):
-            names.remove("classes")
-    toy = toy or stacked  # mode-counted data: scored as in PacGAN, best by reverse KL
+    from gankit.evaluation.stacked import READ as STACKED_METRICS
+    e = cfg.eval
+    # Per kind of data: (known metrics, the default ones, the default `best`, its name in errors).
+    if cfg.data.name.startswith("toy-"):
+        known, default, default_best, kind = TOY_METRICS, TRAIN_TOY_METRICS, "reverse_kl", "toy data"
+    elif cfg.data.name in STACKED:  # mode-counted like toy data
+        known, default, default_best, kind = STACKED_METRICS, tuple(STACKED_METRICS), "reverse_kl", cfg.data.name
+    else:
+        if not has_labels(cfg.data):
+            raise ConfigError(f"eval: {cfg.data.name} at {cfg.data.path or '(default path)'} has no class labels, "
+                              f"and the domain classifier that evaluation uses as its feature space is trained on "
+                              f"them; put the images in one sub-folder per class, or turn evaluation off")
+        known, default, default_best, kind = IMAGE_METRICS, TRAIN_IMAGE_METRICS, "fid", "images"
+    names = [m.strip().lower() for m in e.metrics.split(",") if m.strip()] or list(default)
     bad = [m for m in names if m not in known]
     if bad:
-        kind = "toy data" if _is_toy(cfg) else cfg.data.name if stacked else "images"
         raise ConfigError(f"eval.metrics: unknown metric {', '.join(map(repr, bad))} for {kind} "
                           f"(known: {', '.join(known)})")
-    if not toy and not _labeled(cfg):
-        raise ConfigError(f"eval: {cfg.data.name} at {cfg.data.path or '(default path)'} has no class labels, and "
-                          f"the domain classifier that evaluation uses as its feature space is trained on them; "
-                          f"put the images in one sub-folder per class, or turn evaluation off")
-    best = e.best.strip().lower() or ("reverse_kl" if toy else "fid")
+    best = e.best.strip().lower() or default_best
     if best == "none":
         return names, None
     if best not in names:
@@ -76,13 +73,6 @@ def plan(cfg: Config) -> tuple[list[str], str | None]:
         raise ConfigError(f"eval.best: {best!r} has no better direction (density is best near 1); "
                           f"pick one of {', '.join(m for m in names if m in LOWER_IS_BETTER + HIGHER_IS_BETTER)}")
     return names, best
-
-
-def _labeled(cfg: Config) -> bool:
-    if cfg.data.name != "folder":
-        return True
-    from gankit.data.folder import scan
-    return scan(cfg.data.path)[1] is not None
 
 
 def _better(name: str, new: float, old: float | None) -> bool:
