@@ -172,3 +172,28 @@ def source_state() -> str:
         return "unknown"
     changed = [line[3:] for line in dirty if line.strip()]
     return head + (f" + uncommitted changes in {', '.join(changed)}" if changed else "")
+
+
+def run_commands(jobs: list[tuple[str, list[str], Path]], parallel: bool = True) -> None:
+    """Run commands given as (name, argv, log file): all at once, each pinned with `taskset` to a core
+    of its own (when there are several cores and taskset exists), or one after another. A failed
+    one ends the benchmark with a line naming its log."""
+    import shutil
+    cores = sorted(os.sched_getaffinity(0))
+    pin = parallel and len(cores) > 1 and shutil.which("taskset") is not None
+    running = []
+    for i, (name, cmd, log) in enumerate(jobs):
+        if pin:
+            cmd = ["taskset", "-c", str(cores[i % len(cores)]), *cmd]
+        print("$", " ".join(cmd), flush=True)
+        with open(log, "w") as out:
+            running.append((name, log, subprocess.Popen(cmd, stdout=out, stderr=subprocess.STDOUT)))
+        if not parallel:
+            _wait(*running.pop())
+    for job in running:
+        _wait(*job)
+
+
+def _wait(name: str, log: Path, process: subprocess.Popen) -> None:
+    if process.wait() != 0:
+        raise SystemExit(f"{name} failed: see {log}")

@@ -8,7 +8,7 @@ the marks 1, 2, 5, 10, 20 minutes plus one plot of all curves.
     python benchmarks/time_to_quality.py                  # fashion-dcgan vs dcgan-tf, 20 min, ~28 min wall
     python benchmarks/time_to_quality.py --report-only    # redraw from runs/ttq/*
 
-With `--parallel` (the default on 2+ cores) the presets train at the same time,
+By default (when there is a core per preset) the presets train at the same time,
 each pinned with `taskset` to a core of its own with one torch thread, so both
 get the same, uncontended share of the machine. Sequential runs with all
 threads are `--sequential`.
@@ -19,13 +19,11 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import shutil
-import subprocess
 import sys
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from flops import machine_info, source_state, write_report  # noqa: E402
+from flops import machine_info, run_commands, source_state, write_report  # noqa: E402
 
 MARKS = (1, 2, 5, 10, 20)
 
@@ -42,22 +40,8 @@ def train_command(preset: str, out: Path, minutes: float, every: float, num: int
 
 
 def train_all(presets, runs: Path, minutes, every, num, parallel: bool) -> None:
-    cores = sorted(os.sched_getaffinity(0))
-    procs = []
-    for i, preset in enumerate(presets):
-        cmd = train_command(preset, run_dir(runs, preset), minutes, every, num, 1 if parallel else 0)
-        if parallel and shutil.which("taskset"):
-            cmd = ["taskset", "-c", str(cores[i % len(cores)])] + cmd
-        print("$", " ".join(cmd), flush=True)
-        log = open(runs / f"{preset}.log", "w")
-        p = subprocess.Popen(cmd, stdout=log, stderr=subprocess.STDOUT)
-        if parallel:
-            procs.append((preset, p))
-        elif p.wait() != 0:
-            raise SystemExit(f"{preset} failed: see {runs / f'{preset}.log'}")
-    for preset, p in procs:
-        if p.wait() != 0:
-            raise SystemExit(f"{preset} failed: see {runs / f'{preset}.log'}")
+    run_commands([(preset, train_command(preset, run_dir(runs, preset), minutes, every, num, 1 if parallel else 0),
+                   runs / f"{preset}.log") for preset in presets], parallel)
 
 
 def read_curve(run: Path) -> list[dict]:

@@ -18,14 +18,13 @@ from __future__ import annotations
 
 import argparse
 import os
-import subprocess
 import sys
 import time
 from pathlib import Path
 
 HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE.parent))
-from flops import machine_info, source_state, write_report  # noqa: E402
+from flops import machine_info, run_commands, source_state, write_report  # noqa: E402
 
 RECIPES = {"dcgan (fashion-dcgan)": [], "pacdcgan (fashion-dcgan, pack 2)": ["model.pack=2"]}
 PUBLISHED = "stacked MNIST, PacGAN Table 3: DCGAN 99 modes (KL 3.40), PacDCGAN2 1000 modes (KL 0.06)"
@@ -40,28 +39,22 @@ def main(argv=None) -> None:
     args = ap.parse_args(argv)
     runs = Path(args.runs)
     runs.mkdir(parents=True, exist_ok=True)
-    cores = sorted(os.sched_getaffinity(0))
-    procs = []
     start = time.perf_counter()
+    jobs = []
     for i, (name, extra) in enumerate(RECIPES.items()):
-        out = runs / f"r{i}"
         cmd = [sys.executable, "-m", "gankit", "train", "--preset", "fashion-dcgan", "--data", "stacked-fashion-mnist",
-               "--set", "data.channels=3", "--minutes", str(args.minutes), "--out", str(out), "--overwrite",
+               "--set", "data.channels=3", "--minutes", str(args.minutes), "--out", str(runs / f"r{i}"), "--overwrite",
                "--no-progress", "--set", "train.threads=1", *[a for x in extra for a in ("--set", x)]]
-        if len(cores) > 1:
-            cmd = ["taskset", "-c", str(cores[i % len(cores)])] + cmd
-        print("$", " ".join(cmd), flush=True)
-        procs.append((name, out, subprocess.Popen(cmd, stdout=open(runs / f"r{i}.log", "w"), stderr=subprocess.STDOUT)))
-    for name, out, p in procs:
-        if p.wait() != 0:
-            raise SystemExit(f"{name} failed: see {out}.log")
+        jobs.append((name, cmd, runs / f"r{i}.log"))
+    run_commands(jobs)
 
     import torch
-    torch.set_num_threads(len(cores))
+    torch.set_num_threads(len(os.sched_getaffinity(0)))
     from gankit.evaluation import evaluate
     from gankit.io.generator import read_generator_meta
     rows = []
-    for name, out, _ in procs:
+    for name, _, log in jobs:
+        out = log.with_suffix("")
         r = evaluate(out / "generator", num=args.num)
         meta = read_generator_meta(out / "generator")
         rows.append({"recipe": name, "kimg": meta["images_seen"] / 1000, "minutes": meta["train_seconds"] / 60,
