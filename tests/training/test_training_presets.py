@@ -90,7 +90,7 @@ def test_recipe_keeps_its_loss_and_fails_clearly_on_non_toy_data(preset):
     assert toy.model.d_spectral_norm == cfg.model.d_spectral_norm and toy.augment == C.AugmentConfig()
 
 
-def test_rmsprop_is_used_when_asked(tmp_path):
+def test_rmsprop_is_used_when_asked():
     from gankit.training.state import make_optimizers
     cfg = C.resolve("wgan")
     G, D = build(cfg.model, (1, 28, 28))
