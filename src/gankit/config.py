@@ -170,12 +170,16 @@ class TrainConfig:
     minutes: float = 0.0
     """Budget in wall-clock minutes of training (set-up and exports not counted)."""
     seed: int = 0
+    """Random seed of the run, in [0, 2**32): weights, data order, latents (see `SEED_LIMIT`)."""
     log_every: int = 50
     """Write a metrics.jsonl line (and refresh the progress bar) every N generator steps."""
     sample_every_kimg: float = 0.0
     """Write a sample grid every N thousand images; 0 writes one per epoch."""
     checkpoint_every_kimg: float = 0.0
-    """Write a full checkpoint every N thousand images; 0 only at the end."""
+    """Write a full checkpoint every N thousand images; 0 = by time only (checkpoint_every_minutes)."""
+    checkpoint_every_minutes: float = 1.0
+    """Also write a full checkpoint every N minutes of training, so that a crash or kill -9 loses at
+    most about that much work; 0 = off (then only checkpoint_every_kimg and the end save)."""
     keep_checkpoints: int = 2
     """How many complete checkpoints to keep (older ones are deleted after a new one is complete)."""
     grid_size: int = 64
@@ -267,6 +271,16 @@ class Config:
 
 
 _INT64 = 2**63
+
+SEED_LIMIT = 2**32
+"""Seeds are integers in [0, SEED_LIMIT): what numpy's and torch's generators take without
+folding two seeds into one. Every verb and `train.seed` use this one rule."""
+
+MAX_LR = 1.0
+"""Learning rates above this overflow or diverge at once with Adam and RMSprop (a typo, not a choice)."""
+
+MAX_GRID = 1024
+"""Samples in one training grid at most: a bigger grid is an image no viewer opens."""
 
 
 def _check_type(name: str, value, hint):
@@ -441,13 +455,15 @@ def validate(cfg: Config) -> None:
     _require(m.depth > 0, "model.depth", "must be > 0", m.depth)
     _require(0.0 <= m.d_dropout < 1.0, "model.d_dropout", "must be in [0, 1)", m.d_dropout)
     _require(o.name in OPTIMIZERS, "optim.name", f"must be one of {', '.join(OPTIMIZERS)}", o.name)
-    _require(o.lr_g > 0, "optim.lr_g", "must be > 0", o.lr_g)
-    _require(o.lr_d > 0, "optim.lr_d", "must be > 0", o.lr_d)
+    _require(0 < o.lr_g <= MAX_LR, "optim.lr_g", f"must be in (0, {MAX_LR:g}]", o.lr_g)
+    _require(0 < o.lr_d <= MAX_LR, "optim.lr_d", f"must be in (0, {MAX_LR:g}]", o.lr_d)
     _require(0.0 <= o.beta1 < 1.0, "optim.beta1", "must be in [0, 1)", o.beta1)
     _require(0.0 <= o.beta2 < 1.0, "optim.beta2", "must be in [0, 1)", o.beta2)
     _require(t.batch_size > 0, "train.batch_size", "must be > 0", t.batch_size)
     _require(t.d_steps > 0, "train.d_steps", "must be > 0", t.d_steps)
-    for name in ("epochs", "kimg", "minutes", "sample_every_kimg", "checkpoint_every_kimg"):
+    _require(0 <= t.seed < SEED_LIMIT, "train.seed", "must be an integer in [0, 2**32)", t.seed)
+    for name in ("epochs", "kimg", "minutes", "sample_every_kimg", "checkpoint_every_kimg",
+                 "checkpoint_every_minutes"):
         _require(getattr(t, name) >= 0, f"train.{name}", "must be >= 0", getattr(t, name))
     budgets = [n for n in ("epochs", "kimg", "minutes") if getattr(t, n) > 0]
     _require(len(budgets) == 1, "train.epochs/kimg/minutes",
@@ -455,7 +471,7 @@ def validate(cfg: Config) -> None:
     _require(t.log_every > 0, "train.log_every", "must be > 0", t.log_every)
     _require(t.keep_checkpoints >= 2, "train.keep_checkpoints",
              "must be >= 2 (an older checkpoint to fall back on if the newest is damaged)", t.keep_checkpoints)
-    _require(t.grid_size > 0, "train.grid_size", "must be > 0", t.grid_size)
+    _require(0 < t.grid_size <= MAX_GRID, "train.grid_size", f"must be in [1, {MAX_GRID}]", t.grid_size)
     _require(t.threads >= 0, "train.threads", "must be >= 0", t.threads)
     _require(t.device == "auto" or t.device == "cpu" or t.device.startswith("cuda"),
              "train.device", "must be auto, cpu, cuda or cuda:N", t.device)

@@ -60,7 +60,7 @@ def test_eval_every_sets_the_evaluation_schedule(capsys):
 
 
 @pytest.mark.parametrize("argv, message", [
-    (["--set", "optim.lr_g=-1"], "optim.lr_g: must be > 0"),
+    (["--set", "optim.lr_g=-1"], "optim.lr_g: must be in (0, 1]"),
     (["--set", "model.bogus=1"], "model.bogus: unknown key"),
     (["--set", "data.resolution=30"], "resolution 30"),
     (["--data", "/no/such/folder"], "--data: '/no/such/folder' is neither a dataset"),

@@ -33,11 +33,25 @@ def positive_float(text: str) -> float:
     return value
 
 
-def seed_list(text: str) -> list[int]:
+def seed(text: str) -> int:
+    """One seed rule for every verb and for train.seed: an integer in [0, 2**32)."""
+    from gankit.config import SEED_LIMIT
     try:
-        seeds = [int(s) for s in text.split(",") if s.strip()]
+        value = int(text.strip())
     except ValueError:
-        raise argparse.ArgumentTypeError(f"expected comma-separated integers like 1,2,3, got {text!r}") from None
+        value = -1
+    if not 0 <= value < SEED_LIMIT:
+        raise argparse.ArgumentTypeError(f"expected a seed: an integer in [0, 2**32), got {text!r}")
+    return value
+
+
+def seed_list(text: str) -> list[int]:
+    parts = text.split(",")
+    try:
+        seeds = [seed(s) for s in parts]
+    except argparse.ArgumentTypeError:
+        raise argparse.ArgumentTypeError(
+            f"expected comma-separated seeds (integers in [0, 2**32)) like 1,2,3, got {text!r}") from None
     if len(seeds) < 2:
         raise argparse.ArgumentTypeError(f"expected at least two seeds like 1,2, got {text!r}")
     return seeds

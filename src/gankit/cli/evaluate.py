@@ -7,7 +7,7 @@ import json
 import textwrap
 from dataclasses import replace
 
-from gankit.cli.common import device_arg, nonnegative_int, positive_int
+from gankit.cli.common import device_arg, nonnegative_int, positive_int, seed
 
 
 def add_parser(sub, name: str) -> argparse.ArgumentParser:
@@ -44,7 +44,7 @@ examples:
     p.add_argument("--num", type=positive_int,
                    help=f"samples to draw (default: {DEFAULT_NUM} images, {DEFAULT_TOY_NUM} toy points, "
                         f"26000 stacked images)")
-    p.add_argument("--seed", type=nonnegative_int, default=0, help="latent seed of the samples (default: 0)")
+    p.add_argument("--seed", type=seed, default=0, help="latent seed of the samples, in [0, 2**32) (default: 0)")
     p.add_argument("--json", metavar="FILE", help="also write the results as JSON to FILE ('-': JSON on stdout only)")
     p.add_argument("--inception-weights", metavar="FILE",
                    help="use the FID Inception-v3 with these weights (safetensors or a torch state_dict)")

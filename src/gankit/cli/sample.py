@@ -5,7 +5,7 @@ from __future__ import annotations
 import argparse
 import math
 
-from gankit.cli.common import device_arg, nonnegative_int, positive_int
+from gankit.cli.common import device_arg, positive_int, seed
 
 
 MAX_BYTES = 4 * 2**30  # samples are held in memory before writing
@@ -27,7 +27,7 @@ example:
   gankit sample runs/demo --num 64 --seed 0 --out grid.png""")
     p.add_argument("model", metavar="RUN_OR_GENERATOR", help="a run folder, its generator/ folder or a checkpoint")
     p.add_argument("--num", type=positive_int, default=64, help="number of samples (default: 64)")
-    p.add_argument("--seed", type=nonnegative_int, default=0, help="latent seed (default: 0)")
+    p.add_argument("--seed", type=seed, default=0, help="latent seed, in [0, 2**32) (default: 0)")
     p.add_argument("--out", required=True, help="output .png, .npy, .npz or a folder")
     device_arg(p)
     return p

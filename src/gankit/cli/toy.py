@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import argparse
 
-from gankit.cli.common import positive_float, positive_int
+from gankit.cli.common import positive_float, positive_int, seed
 
 
 def add_parser(sub, name: str) -> argparse.ArgumentParser:
@@ -18,7 +18,7 @@ def add_parser(sub, name: str) -> argparse.ArgumentParser:
     p.add_argument("--out", default="runs/toy-picture", help="output folder (default: runs/toy-picture)")
     p.add_argument("--kimg", type=positive_float, default=150.0, help="training length (default: 150)")
     p.add_argument("--moments", type=positive_int, default=6, help="frames over training (default: 6)")
-    p.add_argument("--seed", type=int, default=0, help="random seed (default: 0)")
+    p.add_argument("--seed", type=seed, default=0, help="random seed, in [0, 2**32) (default: 0)")
     p.add_argument("--set", action="append", default=[], metavar="KEY=VALUE", dest="overrides",
                    help="override a config field of the toy-gaussian preset (repeatable)")
     p.add_argument("--overwrite", action="store_true", help="replace an earlier picture's run in --out")

@@ -6,7 +6,7 @@ import argparse
 from pathlib import Path
 
 from gankit import config as config_mod
-from gankit.cli.common import positive_float
+from gankit.cli.common import positive_float, seed
 
 DEFAULT_PRESET = "fashion-dcgan"
 
@@ -47,7 +47,7 @@ shows them all with their resolved values.""")
                    help="evaluate every K thousand images (sets eval.every_kimg; metrics: eval.metrics, "
                         "samples: eval.num); the best generator by eval.best goes to RUN_DIR/generator-best/")
     p.add_argument("--out", metavar="RUN_DIR", help="run folder (default: runs/<preset>)")
-    p.add_argument("--seed", type=int, help="random seed (sets train.seed)")
+    p.add_argument("--seed", type=seed, help="random seed, in [0, 2**32) (sets train.seed)")
     p.add_argument("--set", action="append", default=[], metavar="KEY=VALUE", dest="overrides",
                    help="override any config field, e.g. --set model.width=32 (repeatable)")
     p.add_argument("--allow-inexact-resume", action="store_true",
