@@ -242,3 +242,74 @@ def test_progress_bar_only_for_many_files(tmp_path, monkeypatch, capsys):
     monkeypatch.setattr(folder, "PROGRESS_MIN_FILES", 2)
     _load(tmp_path)
     assert "reading" in capsys.readouterr().err
+
+
+# ---------------------------------------------------------------------------
+# symbolic links: the folder is never left, no file is read twice
+
+
+def _photos(tmp_path: Path, n: int = 2) -> Path:
+    """tmp_path/photos with n images, and an image beside it that must never be read."""
+    for i in range(n):
+        _save(tmp_path / "photos" / f"{i}.png", _solid((i, i, i)))
+    _save(tmp_path / "outside.png", _solid((200, 0, 0)))
+    return tmp_path / "photos"
+
+
+def test_a_link_to_the_parent_is_not_followed_and_is_named(tmp_path, capsys):
+    photos = _photos(tmp_path)
+    _save(tmp_path / "other" / "x.png", _solid(7))
+    (photos / "loop").symlink_to("..")
+    files, labels, classes, left_out = folder.scan(photos)
+    assert [p.name for p in files] == ["0.png", "1.png"] and labels is None
+    assert len(left_out) == 1 and "loop" in left_out[0] and "outside the folder" in left_out[0]
+    assert "2 images (unlabeled)" in check(DataConfig(name="folder", path=str(photos)))
+    assert "did not follow 1 symbolic link(s): loop" in check(DataConfig(name="folder", path=str(photos)))
+    assert len(_load(photos)) == 2
+    assert "did not follow 1 symbolic link(s): loop" in capsys.readouterr().err
+
+
+def test_a_link_loop_inside_reads_each_file_once(tmp_path):
+    photos = tmp_path / "photos"
+    _save(photos / "cats" / "a.png", _solid(1))
+    _save(photos / "cats" / "deep" / "b.png", _solid(2))
+    (photos / "cats" / "deep" / "up").symlink_to("..")  # cats/deep/up -> cats: a loop
+    (photos / "cats" / "self").symlink_to(".")
+    files, labels, classes, left_out = folder.scan(photos)
+    assert [str(p.relative_to(photos)) for p in files] == ["cats/a.png", "cats/deep/b.png"]
+    assert classes == ["cats"] and sorted(s.split()[0] for s in left_out) == ["cats/deep/up", "cats/self"]
+    assert all("a folder read already" in s for s in left_out)
+
+
+def test_a_link_to_an_outside_file_is_not_read(tmp_path):
+    photos = _photos(tmp_path)
+    (photos / "z.png").symlink_to(tmp_path / "outside.png")
+    (photos / "notes.txt").symlink_to(tmp_path / "outside.png")  # not an image by name: ignored
+    data = _load(photos)
+    assert len(data) == 2 and data.x[:, 0].amax().item() < 200
+    left_out = folder.scan(photos).left_out
+    assert len(left_out) == 1 and left_out[0].startswith("z.png (leads outside the folder")
+
+
+def test_links_inside_are_followed_once(tmp_path):
+    photos = tmp_path / "photos"
+    _save(photos / "cats" / "a.png", _solid(1))
+    _save(photos / "dogs" / "b.png", _solid(2))
+    _save(photos / ".store" / "c.png", _solid(3))  # hidden: read only through a link
+    (photos / "cats" / "alias.png").symlink_to("a.png")  # a second name for a file counted
+    (photos / "cats" / "more").symlink_to("../.store")  # a folder inside, not read otherwise
+    (photos / "dogs" / "cats").symlink_to("../cats")  # a folder read already
+    (photos / "dogs" / "gone.png").symlink_to("nowhere.png")
+    files, labels, classes, left_out = folder.scan(photos)
+    assert [str(p.relative_to(photos)) for p in files] == ["cats/a.png", "cats/more/c.png", "dogs/b.png"]
+    assert labels == [0, 0, 1] and classes == ["cats", "dogs"]
+    assert sorted(left_out) == ["cats/alias.png (the same file as cats/a.png)",
+                                "dogs/cats (a folder read already: cats)", "dogs/gone.png (a broken link)"]
+    assert len(_load(photos)) == 3
+
+
+def test_a_linked_root_is_read(tmp_path):
+    photos = _photos(tmp_path)
+    (tmp_path / "link").symlink_to(photos)
+    assert [p.name for p in folder.scan(tmp_path / "link").files] == ["0.png", "1.png"]
+    assert folder.scan(tmp_path / "link").left_out == []

@@ -132,9 +132,10 @@ def check(cfg: DataConfig) -> str:
         return f"{cfg.name}: {toy.describe(cfg.name)}, {cfg.toy_samples} points drawn from the seed"
     _check_image_cfg(cfg)
     if cfg.name == "folder":
-        files, labels, classes = folder.scan(cfg.path)
+        files, labels, classes, left_out = folder.scan(cfg.path)
         kind = f"{len(classes)} classes" if labels is not None else "unlabeled"
-        return f"folder: {len(files)} images ({kind}) in {Path(cfg.path).expanduser()}"
+        note = f"; {folder.links_note(left_out)}" if left_out else ""
+        return f"folder: {len(files)} images ({kind}) in {Path(cfg.path).expanduser()}{note}"
     if cfg.name == "cifar10":
         return cifar.check(cfg.path, cfg.split)
     if cfg.name in stacked.BASES:

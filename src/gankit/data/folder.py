@@ -19,16 +19,20 @@ truncated files are errors, whatever Pillow's global setting; and every
 unreadable file is reported by name. With `skip_bad=True` unreadable files are
 skipped and counted instead, up to `max_bad_fraction` of the folder. Images that
 are converted (other modes: RGBA, CMYK, 16-bit, palette, ...) or resized (other
-sizes) are counted in a one-line note on stderr.
+sizes) are counted in a one-line note on stderr. Nor is the folder left:
+symbolic links are followed only to real paths inside it, each file read once,
+and the links not followed are named in the note.
 """
 
 from __future__ import annotations
 
 import contextlib
+import heapq
 import sys
 import warnings
 from collections import Counter
 from pathlib import Path
+from typing import NamedTuple
 
 import numpy as np
 import torch
@@ -59,11 +63,81 @@ def _is_image_file(p: Path) -> bool:
     return p.suffix.lower() in EXTENSIONS and not p.name.startswith(".") and p.is_file()
 
 
-def scan(root: str | Path) -> tuple[list[Path], list[int] | None, list[str]]:
-    """List the images under `root` without opening them.
+class Scan(NamedTuple):
+    """What `scan` found: files sorted (by class, then path), labels per file or None for an
+    unlabeled folder, the sorted class names, and the symbolic links it did not follow,
+    each as "name (why)"."""
+    files: list[Path]
+    labels: list[int] | None
+    classes: list[str]
+    left_out: list[str]
 
-    Returns (files, labels, classes): files sorted (by class, then path), labels
-    per file or None for an unlabeled folder, and the sorted class names.
+
+def _walk(root: Path) -> tuple[list[Path], list[str]]:
+    """Every image file under `root`, each real file once, never leaving `root`.
+
+    A folder named as a dataset is a promise about what is in it: `ln -s .. photos/loop`
+    must not pull in the parent tree, nor a loop read the same files again and again. So
+    the plain tree (no symbolic links) is walked first, then the links met on the way, each
+    followed only if its real path is inside `root`'s and was not read already; a file's
+    plain path thus wins over any link to it. Returns (paths as found, links left out).
+    """
+    real_root = root.resolve()
+    found: dict[Path, Path] = {}  # real path -> path as found
+    seen_dirs: set[Path] = set()
+    links: list[Path] = []  # a heap: links are followed in path order, so the result is stable
+    left_out: list[str] = []
+
+    def walk(top: Path, real_top: Path) -> None:
+        seen_dirs.add(real_top)
+        stack = [(top, real_top)]
+        while stack:
+            d, real_d = stack.pop()
+            for p in d.iterdir():
+                # Hidden entries are skipped at the top level (".git", ".Trash") and hidden
+                # files everywhere (see _is_image_file).
+                if d == root and p.name.startswith("."):
+                    continue
+                if p.is_symlink():
+                    heapq.heappush(links, p)
+                elif p.is_dir():
+                    if real_d / p.name not in seen_dirs:  # a bind mount can loop too
+                        seen_dirs.add(real_d / p.name)
+                        stack.append((p, real_d / p.name))
+                elif _is_image_file(p):
+                    found.setdefault(real_d / p.name, p)
+
+    walk(root, real_root)
+    while links:
+        link = heapq.heappop(links)
+        name = str(link.relative_to(root))
+        try:
+            real = link.resolve(strict=True)
+        except (OSError, RuntimeError):  # missing target, or a loop of links (RuntimeError before 3.13)
+            if link.suffix.lower() in EXTENSIONS:
+                left_out.append(f"{name} (a broken link)")
+            continue
+        is_dir = real.is_dir()
+        if not is_dir and (link.suffix.lower() not in EXTENSIONS or link.name.startswith(".")):
+            continue  # not an image by its name: ignored like any such file
+        if not real.is_relative_to(real_root):
+            left_out.append(f"{name} (leads outside the folder, to {real})")
+        elif is_dir and real in seen_dirs:
+            left_out.append(f"{name} (a folder read already: {real.relative_to(real_root)})")
+        elif is_dir:
+            walk(link, real)
+        elif real in found:
+            left_out.append(f"{name} (the same file as {found[real].relative_to(root)})")
+        elif real.is_file():
+            found[real] = link
+    return list(found.values()), left_out
+
+
+def scan(root: str | Path) -> Scan:
+    """List the images under `root` without opening them; symbolic links that lead out of
+    `root`, into a folder read already or to a file counted already are not followed (see
+    `_walk`) and are listed in `left_out`.
+
     Raises DataError for a missing folder, a folder with no images, or a folder
     that mixes top-level images with class sub-folders (ambiguous labels).
     """
@@ -76,28 +150,38 @@ def scan(root: str | Path) -> tuple[list[Path], list[int] | None, list[str]]:
     if not root.is_dir():
         raise DataError(f"data.path: {str(root)!r} is not a directory")
 
-    top = sorted(p for p in root.iterdir() if _is_image_file(p))
+    paths, left_out = _walk(root)
+    top = sorted(p for p in paths if p.parent == root)
     class_files: dict[str, list[Path]] = {}
-    for sub in sorted(p for p in root.iterdir() if p.is_dir() and not p.name.startswith(".")):
-        files = sorted(p for p in sub.rglob("*") if _is_image_file(p))
-        if files:  # an empty sub-folder is not a class
-            class_files[sub.name] = files
+    for p in sorted(p for p in paths if p.parent != root):
+        class_files.setdefault(p.relative_to(root).parts[0], []).append(p)
 
     if top and class_files:
         raise DataError(f"data.path: {root} has {len(top)} image(s) at the top level and class "
-                        f"sub-folders ({', '.join(list(class_files)[:_NAMED])}); put every image "
+                        f"sub-folders ({', '.join(sorted(class_files)[:_NAMED])}); put every image "
                         f"in a class sub-folder, or all of them at the top level for unlabeled data")
     if top:
-        return top, None, []
+        return Scan(top, None, [], left_out)
     if not class_files:
         raise DataError(f"data.path: no images ({', '.join(sorted(EXTENSIONS))}) in {root} "
-                        f"or its sub-folders")
+                        f"or its sub-folders" + (f" (not followed: {_named(left_out)})" if left_out else ""))
     classes = sorted(class_files)
     files, labels = [], []
     for label, name in enumerate(classes):
         files += class_files[name]
         labels += [label] * len(class_files[name])
-    return files, labels, classes
+    return Scan(files, labels, classes, left_out)
+
+
+def _named(items: list[str]) -> str:
+    """Up to _NAMED items by name, then only their count."""
+    more = f" and {len(items) - _NAMED} more" if len(items) > _NAMED else ""
+    return f"{'; '.join(items[:_NAMED])}{more}"
+
+
+def links_note(left_out: list[str]) -> str:
+    """The one-line note on symbolic links not followed ("" when there are none)."""
+    return f"did not follow {len(left_out)} symbolic link(s): {_named(left_out)}" if left_out else ""
 
 
 @contextlib.contextmanager
@@ -177,7 +261,7 @@ def load_folder(path: str | Path, channels: int, resolution: int, limit: int = 0
     and DataError is raised only when more than `max_bad_fraction` of the files
     (or all of them) are bad. Converted and resized images are counted in a note.
     """
-    files, labels, classes = scan(path)
+    files, labels, classes, left_out = scan(path)
     root = Path(path).expanduser()
     if limit > 0:
         files = files[:limit]
@@ -222,9 +306,10 @@ def load_folder(path: str | Path, channels: int, resolution: int, limit: int = 0
         notes.append(f"converted {sum(modes.values())} image(s) to {target} ({kinds})")
     if resized:
         notes.append(f"resized/cropped {resized} image(s) to {resolution}x{resolution}")
+    if left_out:
+        notes.append(links_note(left_out))
     if bad:
-        more = f" and {len(bad) - _NAMED} more" if len(bad) > _NAMED else ""
-        named = f"{'; '.join(bad[:_NAMED])}{more}"
+        named = _named(bad)
         fraction = len(bad) / len(files)
         if not skip_bad:
             raise DataError(f"{root}: {len(bad)} unreadable image file(s): {named} "
