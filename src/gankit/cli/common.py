@@ -73,3 +73,34 @@ def device_name(text: str) -> str:
 
 def device_arg(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--device", type=device_name, default="cpu", help="torch device to run on (default: cpu)")
+
+
+# ---------------------------------------------------------------------------
+# data options: the same for `train` and `data`, so `gankit data check` reads what a run would
+
+
+def add_data_args(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--data", metavar="NAME_OR_PATH",
+                        help="a dataset name (fashion-mnist, mnist, toy-ring, ...) or a folder of images")
+    parser.add_argument("--data-dir", metavar="DIR", help="where the dataset files are (sets data.path)")
+
+
+def data_overrides(args, flag: str = "--data") -> list[dict]:
+    """args.data and args.data_dir as config overrides: a dataset name sets data.name, a folder
+    sets data.name = "folder" and data.path; `flag` names the option in the error for anything else."""
+    from pathlib import Path
+
+    from gankit.config import ConfigError
+    from gankit.data import DATASETS
+    overrides: list[dict] = []
+    if args.data:
+        if args.data in DATASETS:
+            overrides.append({"data": {"name": args.data}})
+        elif Path(args.data).is_dir():
+            overrides.append({"data": {"name": "folder", "path": args.data}})
+        else:
+            raise ConfigError(f"{flag}: {args.data!r} is neither a dataset ({', '.join(sorted(DATASETS))}) "
+                              f"nor a folder")
+    if args.data_dir:
+        overrides.append({"data": {"path": args.data_dir}})
+    return overrides

@@ -6,7 +6,7 @@ import argparse
 from pathlib import Path
 
 from gankit import config as config_mod
-from gankit.cli.common import positive_float, seed
+from gankit.cli.common import add_data_args, data_overrides, positive_float, seed
 
 DEFAULT_PRESET = "fashion-dcgan"
 
@@ -36,9 +36,7 @@ shows them all with their resolved values.""")
     src.add_argument("--config", metavar="FILE", help="a config TOML, e.g. runs/x/config.toml of an earlier run")
     src.add_argument("--resume", metavar="RUN_DIR",
                      help="continue RUN_DIR from its newest complete checkpoint, with its stored config")
-    p.add_argument("--data", metavar="NAME_OR_PATH",
-                   help="a dataset name (fashion-mnist, mnist, toy-ring, ...) or a folder of images")
-    p.add_argument("--data-dir", metavar="DIR", help="where the dataset files are (sets data.path)")
+    add_data_args(p)
     budget = p.add_mutually_exclusive_group()
     budget.add_argument("--minutes", type=positive_float, metavar="M", help="train for M wall-clock minutes")
     budget.add_argument("--epochs", type=positive_float, metavar="E", help="train for E passes over the data")
@@ -73,17 +71,7 @@ def config_from_args(args) -> config_mod.Config:
     else:
         preset = args.preset or DEFAULT_PRESET
         overrides.append({"out": f"runs/{preset}"})
-    if args.data:
-        from gankit.data import DATASETS
-        if args.data in DATASETS:
-            overrides.append({"data": {"name": args.data}})
-        elif Path(args.data).is_dir():
-            overrides.append({"data": {"name": "folder", "path": args.data}})
-        else:
-            raise config_mod.ConfigError(
-                f"--data: {args.data!r} is neither a dataset ({', '.join(sorted(DATASETS))}) nor a folder")
-    if args.data_dir:
-        overrides.append({"data": {"path": args.data_dir}})
+    overrides += data_overrides(args)
     for name in ("minutes", "epochs", "kimg"):
         value = getattr(args, name)
         if value is not None:  # one budget replaces the preset's
