@@ -95,3 +95,26 @@ def test_errors_are_one_line(tmp_path, capsys, monkeypatch):
     monkeypatch.setitem(sys.modules, "matplotlib.figure", None)  # as if matplotlib were not installed
     assert main(["report", str(tmp_path)]) == 1
     assert "pip install 'gankit[metrics]'" in err_line(capsys)
+
+
+@pytest.mark.parametrize("bad", ['{"step": 9, "images": 144, "loss_d": "x", "loss_g": 0.7}', "[1, 2, 3]",
+                                 '{"images": 150, "alarm": "boom"}', '{"images": "many", "alarm": {"kind": 3}}',
+                                 '{"alarm": {"kind": "d_wins", "message": ["m"]}}'])
+def test_damaged_metrics_lines_are_skipped_with_one_warning(tiny_run, tmp_path, capsys, bad):
+    run = tmp_path / "run"
+    shutil.copytree(tiny_run, run)
+    with open(run / "metrics.jsonl", "a") as f:  # line 9, then a good line with a null loss (a non-finite)
+        f.write(bad + "\n" + json.dumps({"step": 9, "images": 144, "loss_d": None, "loss_g": 0.7}) + "\n")
+    assert main(["report", str(run)]) == 0
+    out, err = capsys.readouterr()
+    assert err.count("\n") == 1 and "unreadable line(s): 9 (" in err and "Traceback" not in out + err
+    text = (run / "report.html").read_text()
+    assert "9 metric lines, 0 alarm lines" in text and "last logged</th><td>loss_g 0.700<" in text
+
+
+def test_out_that_is_a_folder_or_in_a_missing_one_fails_before_drawing(tiny_run, tmp_path, capsys):
+    assert main(["report", str(tiny_run), "--out", str(tmp_path)]) == 1
+    assert "is a folder" in err_line(capsys)
+    assert main(["report", str(tiny_run), "--out", str(tmp_path / "no" / "r.html")]) == 1
+    assert "does not exist" in err_line(capsys)
+    assert list(tmp_path.iterdir()) == [] and not (tiny_run / "report.html").exists()

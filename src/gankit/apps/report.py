@@ -135,6 +135,8 @@ def sample_grids(run_dir: Path, max_grids: int = 12) -> list[tuple[Path, str]]:
     `max_grids`, else `max_grids` evenly spaced ones including the first and the last."""
     found = []
     for p in (run_dir / "samples").glob("*.png") if (run_dir / "samples").is_dir() else ():
+        if not p.is_file():  # a folder named like a grid is not one
+            continue
         m = _GRID_NAME.match(p.name)
         if m:
             images = int(m["images"])
@@ -238,6 +240,8 @@ pre { background: #f7f7f7; border: 1px solid #ddd; padding: .8em; font-size: .85
 def render_report(run_dir: str | Path, max_grids: int = 12) -> str:
     """The HTML report of a run folder, as one string (see the module docstring for its sections)."""
     run_dir = Path(run_dir)
+    if run_dir.exists() and not run_dir.is_dir():
+        raise FileError(f"{run_dir}: expected a run folder, got a file")
     if not run_dir.is_dir():
         raise FileError(f"{run_dir}: no such run folder")
     if not (run_dir / "metrics.jsonl").is_file():
@@ -304,8 +308,10 @@ def render_report(run_dir: str | Path, max_grids: int = 12) -> str:
 def write_report(run_dir: str | Path, out: str | Path | None = None, max_grids: int = 12) -> Path:
     """Write the HTML report of `run_dir` to `out` (default RUN/report.html); returns the path written."""
     out = Path(out) if out is not None else Path(run_dir) / "report.html"
-    text = render_report(run_dir, max_grids)
-    if not out.parent.is_dir():
+    if out.is_dir():  # checked before the page is drawn, which takes seconds
+        raise FileError(f"{out}: is a folder; give the report's file name (e.g. {out / 'report.html'})")
+    if Path(run_dir).is_dir() and not out.parent.is_dir():
         raise FileError(f"{out}: folder {out.parent} does not exist")
+    text = render_report(run_dir, max_grids)
     write_text_atomic(out, text)
     return out

@@ -19,8 +19,16 @@ def add_parser(sub, name: str) -> argparse.ArgumentParser:
     return p
 
 
+def _counters(state) -> dict | None:
+    counters = state.get("counters") if isinstance(state, dict) else None
+    return counters if isinstance(counters, dict) else None
+
+
 def describe(path: Path) -> dict:
-    """A JSON-able summary of a run, checkpoint or generator folder."""
+    """A JSON-able summary of a run, checkpoint or generator folder.
+
+    Damaged metrics.jsonl lines are skipped (read_metrics warns once); a damaged checkpoint is
+    listed as such; an unreadable config.toml is an error naming it (nothing else says what ran)."""
     from gankit import config as config_mod
     from gankit.io.checkpoint import CheckpointError, complete_checkpoints, load_checkpoint, verify
     from gankit.io.generator import read_generator_meta
@@ -30,62 +38,88 @@ def describe(path: Path) -> dict:
         raise CheckpointError(f"{path}: no such run, checkpoint or generator folder")
     out: dict = {"path": str(path)}
     if (path / "manifest.json").is_file():
-        _, state, text = load_checkpoint(path)
-        out.update(kind="checkpoint", counters=state["counters"], config=config_mod.tomllib.loads(text))
+        _, state, _ = load_checkpoint(path)  # verifies every file against the manifest first
+        out.update(kind="checkpoint", counters=_counters(state), config=config_mod.load_file(path / "config.toml"))
         return out
     if (path / "config.json").is_file() and (path / "model.safetensors").is_file():
         meta = read_generator_meta(path)
-        out.update(kind="generator", **{k: v for k, v in meta.items() if k not in ("format", "version")})
+        out.update({k: v for k, v in meta.items() if k not in ("format", "version", "path", "kind")},
+                   kind="generator")
         return out
     if not (path / "config.toml").is_file():
         raise CheckpointError(f"{path}: not a gankit run, checkpoint or generator folder")
-    out.update(kind="run", config=config_mod.tomllib.loads((path / "config.toml").read_text()))
-    checkpoints = []
+    out.update(kind="run", config=config_mod.load_file(path / "config.toml"))
+    checkpoints, counters = [], None
     for ckpt in complete_checkpoints(path):
         try:
             verify(ckpt)
             checkpoints.append({"path": str(ckpt), "ok": True})
         except CheckpointError as e:
             checkpoints.append({"path": str(ckpt), "ok": False, "problem": str(e)})
+    for ck in reversed([c for c in checkpoints if c["ok"]]):
+        try:  # the newest checkpoint that also loads (hashes can match and a file still not parse)
+            counters = _counters(load_checkpoint(ck["path"])[1])
+            break
+        except CheckpointError as e:
+            ck.update(ok=False, problem=str(e))
     out["checkpoints"] = checkpoints
-    good = [c["path"] for c in checkpoints if c["ok"]]
-    if good:
-        out["counters"] = load_checkpoint(good[-1])[1]["counters"]
-    records = [r for r in read_metrics(path) if "loss_d" in r]  # alarm lines carry no losses
+    if counters:
+        out["counters"] = counters
+    lines = read_metrics(path)
+    records = [r for r in lines if "loss_d" in r]  # alarm and evaluation lines carry no losses
     if records:
         out["last_metrics"] = records[-1]
-    raised = [r["alarm"] for r in read_metrics(path) if "alarm" in r]
+    raised = [r["alarm"] for r in lines if "alarm" in r]
     if raised:
         out["alarms"] = raised
     out["generator"] = str(path / "generator") if (path / "generator" / "model.safetensors").is_file() else None
     return out
 
 
+def _n(v, spec: str) -> str:
+    """A number as `spec`; anything else (a missing value, a config field of another type) as is."""
+    if isinstance(v, (int, float)) and not isinstance(v, bool):
+        return format(v, spec)
+    return "n/a" if v is None else str(v)
+
+
+def _table(cfg: dict, key: str) -> dict:
+    value = cfg.get(key)
+    return value if isinstance(value, dict) else {}
+
+
 def _text(info: dict) -> str:
-    cfg = info.get("config", {})
+    cfg = info.get("config") or {}
     lines = [f"{info['kind']}: {info['path']}"]
     if cfg:
-        d, m, t = cfg.get("data", {}), cfg.get("model", {}), cfg.get("train", {})
-        budget = ", ".join(f"{k} {t[k]:g}" for k in ("minutes", "epochs", "kimg") if t.get(k))
+        d, m, t = _table(cfg, "data"), _table(cfg, "model"), _table(cfg, "train")
+        budget = ", ".join(f"{k} {_n(t[k], 'g')}" for k in ("minutes", "epochs", "kimg") if t.get(k))
         shape = "" if str(d.get("name", "")).startswith("toy") else \
             f" {d.get('channels')}x{d.get('resolution')}x{d.get('resolution')}"
         lines.append(f"  data      {d.get('name')}{shape}")
         lines.append(f"  model     {m.get('arch')} width {m.get('width')} z_dim {m.get('z_dim')}, "
-                     f"loss {cfg.get('loss', {}).get('name')}, batch {t.get('batch_size')}, d_steps {t.get('d_steps')}")
+                     f"loss {_table(cfg, 'loss').get('name')}, batch {t.get('batch_size')}, "
+                     f"d_steps {t.get('d_steps')}")
         lines.append(f"  budget    {budget}")
     c = info.get("counters")
     if c:
-        lines.append(f"  progress  {c['images']:,} images, epoch {c['epoch']}, {c['step']:,} G steps, "
-                     f"{c['seconds'] / 60:.1f} min")
+        seconds = c.get("seconds")
+        minutes = seconds / 60 if isinstance(seconds, (int, float)) and not isinstance(seconds, bool) else None
+        lines.append(f"  progress  {_n(c.get('images'), ',')} images, epoch {_n(c.get('epoch'), '')}, "
+                     f"{_n(c.get('step'), ',')} G steps, {_n(minutes, '.1f')} min")
     if "images_seen" in info:
-        lines.append(f"  trained   {info['images_seen']:,} images ({info.get('epochs', 0):.2f} epochs, "
-                     f"{info.get('train_seconds', 0) / 60:.1f} min), output shape {info.get('shape')}")
+        seconds = info.get("train_seconds", 0)
+        minutes = seconds / 60 if isinstance(seconds, (int, float)) and not isinstance(seconds, bool) else None
+        lines.append(f"  trained   {_n(info['images_seen'], ',')} images ({_n(info.get('epochs', 0), '.2f')} "
+                     f"epochs, {_n(minutes, '.1f')} min), output shape {info.get('shape')}")
     m = info.get("last_metrics")
-    if m:
-        lines.append(f"  last log  loss_d {m['loss_d']:.3f} loss_g {m['loss_g']:.3f} D(x) {m['d_real']:.3f} "
-                     f"D(G(z)) {m['d_fake']:.3f} at {m['images']:,} images, {m['img_per_s']:.0f} img/s")
+    if m:  # read_metrics leaves numbers or None (a logged non-finite value) in these fields
+        lines.append(f"  last log  loss_d {_n(m.get('loss_d'), '.3f')} loss_g {_n(m.get('loss_g'), '.3f')} "
+                     f"D(x) {_n(m.get('d_real'), '.3f')} D(G(z)) {_n(m.get('d_fake'), '.3f')} "
+                     f"at {_n(m.get('images'), ',')} images, {_n(m.get('img_per_s'), '.0f')} img/s")
     for alarm in info.get("alarms", []):
-        lines.append(f"  alarm     [{alarm['kind']}] at {alarm['images']:,} images: {alarm['message']}")
+        lines.append(f"  alarm     [{alarm.get('kind', '?')}] at {_n(alarm.get('images'), ',')} images: "
+                     f"{alarm.get('message', '')}")
     for ck in info.get("checkpoints", []):
         lines.append(f"  checkpoint {ck['path']}" + ("" if ck["ok"] else f"  DAMAGED: {ck['problem']}"))
     if info.get("kind") == "run":

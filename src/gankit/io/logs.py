@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import math
+import sys
 from pathlib import Path
 
 import numpy as np
@@ -49,17 +50,74 @@ class MetricsLog:
             self._tb.close()
 
 
-def read_metrics(run_dir: str | Path) -> list[dict]:
-    """All records of a run's metrics.jsonl (a torn last line from a crash is ignored)."""
+NUMERIC_KEYS = ("step", "images", "epoch", "seconds", "loss_d", "loss_g", "d_real", "d_fake", "img_per_s")
+"""Keys of a training line that hold a number (or null: MetricsLog writes a non-finite value as null)."""
+
+_SHOWN_LINES = 5  # line numbers named in the warning about damaged lines; the rest are counted
+
+
+def _is_number(v) -> bool:
+    return isinstance(v, (int, float)) and not isinstance(v, bool)
+
+
+def _checked(record) -> tuple[dict | None, str]:
+    """(record with non-finite numbers as None, "") for a line readers can use, else (None, why not).
+
+    Readers format these values as numbers, so a string or a list where a number belongs would end
+    in a traceback there; a null (a logged non-finite value) is kept: it is a missing value, and the
+    rest of the line is still good."""
+    if not isinstance(record, dict):
+        return None, "not a JSON object"
+    out = {}
+    for key, v in record.items():
+        if isinstance(v, float) and not math.isfinite(v):
+            v = None  # NaN/Infinity (Python's json reads them): the same as the writer's null
+        if key in NUMERIC_KEYS and v is not None and not _is_number(v):
+            return None, f"{key} is not a number"
+        out[key] = v
+    alarm = out.get("alarm")
+    if "alarm" in out and not (isinstance(alarm, dict) and all(isinstance(alarm.get(k, ""), str) for k in
+                                                               ("kind", "message", "suggestion"))
+                               and all(_is_number(alarm.get(k, 0)) for k in ("images", "step"))):
+        return None, "malformed alarm"
+    return out, ""
+
+
+def read_metrics(run_dir: str | Path, warn: bool = True) -> list[dict]:
+    """The usable records of a run's metrics.jsonl, in order.
+
+    A line is skipped when it is not a JSON object, or holds a non-number where a number belongs
+    (see NUMERIC_KEYS, and an alarm's fields); numbers that are not finite are returned as None.
+    With `warn`, skipped lines are named in ONE warning line on stderr. A torn last line (no
+    newline: a crash mid-write, or a run still writing it) is skipped silently."""
     path = Path(run_dir) / "metrics.jsonl"
     if not path.is_file():
         return []
-    out = []
-    for line in path.read_text().splitlines():
-        try:
-            out.append(json.loads(line))
-        except ValueError:
+    data = path.read_bytes()
+    lines = data.split(b"\n")
+    if lines and lines[-1] == b"":
+        lines.pop()
+    torn = not data.endswith(b"\n")
+    out, skipped = [], []
+    for number, raw in enumerate(lines, start=1):
+        if not raw.strip():
             continue
+        try:
+            record, why = _checked(json.loads(raw.decode("utf-8")))
+        except (ValueError, RecursionError):  # not JSON, not UTF-8, or nested thousands deep
+            if torn and number == len(lines):
+                continue
+            record, why = None, "not JSON"
+        if record is None:
+            skipped.append((number, why))
+        else:
+            out.append(record)
+    if skipped and warn:
+        shown = ", ".join(str(n) for n, _ in skipped[:_SHOWN_LINES])
+        more = f" and {len(skipped) - _SHOWN_LINES} more" if len(skipped) > _SHOWN_LINES else ""
+        whys = "; ".join(dict.fromkeys(why for _, why in skipped))
+        print(f"warning: {path}: skipped {len(skipped)} unreadable line(s): {shown}{more} ({whys})",
+              file=sys.stderr)
     return out
 
 
