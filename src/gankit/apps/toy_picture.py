@@ -9,12 +9,15 @@ p_data and D(x) is flat near 0.5, the equilibrium of the minimax game.
 
 from __future__ import annotations
 
+import contextlib
 import io
 import math
+import re
 from pathlib import Path
 
 import numpy as np
 import torch
+from tqdm import tqdm
 
 from gankit import config as config_mod
 from gankit.data.toy import GAUSSIAN_MEAN, GAUSSIAN_STD
@@ -71,6 +74,53 @@ def _frame(plt, xs, p_data, p_g, d, images: int) -> np.ndarray:
     return np.array(Image.open(io.BytesIO(buf.getvalue())).convert("RGB"))
 
 
+MAX_MOMENTS = 12
+"""Frames at most: each is 320 px wide, so 12 make a 3840 px strip (a 4K screen's width). More make an
+image no viewer shows whole, and each moment is a training restart (seconds of set-up each)."""
+
+FRAME_WIDTH = 320  # px: a 4 x 3 inch figure at 80 dpi (see _frame)
+
+CONTROLLED = {"out": "--out", "train.seed": "--seed", "train.kimg": "--kimg", "train.minutes": "--kimg",
+              "train.epochs": "--kimg"}
+"""Config fields the picture sets itself (to each moment's budget, --seed and --out/run), with the
+option to use instead: a --set of one of them would be silently overwritten."""
+
+
+def _flat_keys(values: dict, prefix: str = "") -> list[str]:
+    keys = []
+    for key, value in values.items():
+        keys += _flat_keys(value, f"{prefix}{key}.") if isinstance(value, dict) else [f"{prefix}{key}"]
+    return keys
+
+
+def check_overrides(overrides) -> None:
+    """Refuse --set of a field the picture controls (CONTROLLED) or of the data (it is always the 1-D Gaussian)."""
+    for text in overrides:
+        for key in _flat_keys(config_mod.parse_override(text)):
+            if key in CONTROLLED:
+                raise ValueError(f"--set {key}: gankit toy sets it itself; use {CONTROLLED[key]} instead")
+            if key.split(".")[0] == "data":
+                raise ValueError(f"--set {key}: gankit toy always draws the 1-D Gaussian (toy-gaussian); "
+                                 f"train other data with `gankit train`")
+
+
+_PER_MOMENT = re.compile(r"^(resuming from .*|config changed on resume: train\.kimg [\d.e+-]+ -> [\d.e+-]+)$")
+"""What train() prints on each resume of the picture's own making: the resume and its longer budget."""
+
+
+def _train_quietly(cfg, resume: bool, overwrite: bool) -> None:
+    """train() one segment, passing on what it prints but the _PER_MOMENT lines: every moment after the
+    first is a resume, and N such pairs of lines would bury anything worth reading (an alarm)."""
+    buf = io.StringIO()
+    try:
+        with contextlib.redirect_stdout(buf):
+            train(cfg, resume=resume, overwrite=overwrite, progress=False)
+    finally:
+        for line in buf.getvalue().splitlines():
+            if not _PER_MOMENT.match(line):
+                tqdm.write(line)
+
+
 def toy_picture(out_dir: str | Path, kimg: float = 150.0, moments: int = 6, seed: int = 0,
                 overrides: list[str] = (), progress: bool = True, overwrite: bool = False) -> dict:
     """Train the toy-gaussian preset for `kimg` in `moments` equal segments and draw each moment.
@@ -78,22 +128,35 @@ def toy_picture(out_dir: str | Path, kimg: float = 150.0, moments: int = 6, seed
     Writes out_dir/run/ (the training run), out_dir/gan_1d.png (the strip) and
     out_dir/gan_1d.gif; returns {"strip", "gif", "run", "final_d_mean"} where
     final_d_mean is the mean of D(x) over the data's +-3 std range at the end.
+    `progress` shows one bar over the moments.
     """
-    if moments < 2:
-        raise ValueError(f"--moments: need at least 2, got {moments}")
-    plt = _pyplot()
+    if not 2 <= moments <= MAX_MOMENTS:
+        raise ValueError(f"--moments: need 2 to {MAX_MOMENTS} (each frame is {FRAME_WIDTH} px wide), got {moments}")
+    check_overrides(overrides)
     out_dir = Path(out_dir)
     run_dir = out_dir / "run"
-    xs = torch.linspace(GAUSSIAN_MEAN - 5 * GAUSSIAN_STD, GAUSSIAN_MEAN + 5 * GAUSSIAN_STD, 200)
-    p_data = np.exp(-0.5 * ((xs.numpy() - GAUSSIAN_MEAN) / GAUSSIAN_STD) ** 2) / (GAUSSIAN_STD * math.sqrt(2 * math.pi))
-    if run_dir.exists() and any(run_dir.iterdir()) and not overwrite:
-        raise ValueError(f"--out: {out_dir} already holds a toy run; pass --overwrite to replace it")
-    frames, cfg = [], None
-    for i in range(1, moments + 1):
-        cfg = config_mod.resolve(preset="toy-gaussian", overrides=[
+
+    def config(i: int) -> config_mod.Config:
+        return config_mod.resolve(preset="toy-gaussian", overrides=[
             *overrides, f"out={run_dir}", f"train.seed={seed}", "train.minutes=0", "train.epochs=0",
             f"train.kimg={kimg * i / moments}"])
-        train(cfg, resume=i > 1, overwrite=i == 1, progress=progress)
+
+    cfg = config(1)  # bad overrides or a bad budget fail here, before anything is written
+    if kimg * 1000 / moments < cfg.train.batch_size:  # a moment without one step would repeat the last frame
+        raise ValueError(f"--kimg: {kimg:g} kimg in {moments} moments is under one batch "
+                         f"({cfg.train.batch_size} images) per moment; give at least "
+                         f"{moments * cfg.train.batch_size / 1000:g}")
+    if out_dir.exists() and not out_dir.is_dir():
+        raise ValueError(f"--out: {out_dir} is a file, not a folder")
+    if run_dir.is_dir() and any(run_dir.iterdir()) and not overwrite:
+        raise ValueError(f"--out: {out_dir} already holds a toy run; pass --overwrite to replace it")
+    plt = _pyplot()
+    xs = torch.linspace(GAUSSIAN_MEAN - 5 * GAUSSIAN_STD, GAUSSIAN_MEAN + 5 * GAUSSIAN_STD, 200)
+    p_data = np.exp(-0.5 * ((xs.numpy() - GAUSSIAN_MEAN) / GAUSSIAN_STD) ** 2) / (GAUSSIAN_STD * math.sqrt(2 * math.pi))
+    frames = []
+    for i in tqdm(range(1, moments + 1), desc="moments", unit="moment", disable=not progress):
+        cfg = config(i) if i > 1 else cfg
+        _train_quietly(cfg, resume=i > 1, overwrite=i == 1)
         p_g, d, images = _curves(run_dir, cfg, xs)
         frames.append(_frame(plt, xs.numpy(), p_data, p_g, d, images))
     strip = np.concatenate(frames, axis=1)

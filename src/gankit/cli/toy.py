@@ -6,6 +6,8 @@ import argparse
 
 from gankit.cli.common import positive_float, positive_int, seed
 
+MAX_MOMENTS, FRAME_WIDTH = 12, 320  # gankit.apps.toy_picture's (not imported: it pulls in torch for --help)
+
 
 def add_parser(sub, name: str) -> argparse.ArgumentParser:
     p = sub.add_parser(
@@ -16,13 +18,18 @@ def add_parser(sub, name: str) -> argparse.ArgumentParser:
                     "GIF. At the end p_g lies on p_data and D(x) is near 0.5 everywhere.",
         epilog="example:\n  gankit toy --out runs/toy-picture --kimg 150 --moments 6")
     p.add_argument("--out", default="runs/toy-picture", help="output folder (default: runs/toy-picture)")
-    p.add_argument("--kimg", type=positive_float, default=150.0, help="training length (default: 150)")
-    p.add_argument("--moments", type=positive_int, default=6, help="frames over training (default: 6)")
+    p.add_argument("--kimg", type=positive_float, default=150.0,
+                   help="training length in thousands of images; at least one batch (256) per moment "
+                        "(default: 150)")
+    p.add_argument("--moments", type=positive_int, default=6,
+                   help=f"frames over training, 2 to {MAX_MOMENTS} (each {FRAME_WIDTH} px wide in the strip; "
+                        f"default: 6)")
     p.add_argument("--seed", type=seed, default=0, help="random seed, in [0, 2**32) (default: 0)")
     p.add_argument("--set", action="append", default=[], metavar="KEY=VALUE", dest="overrides",
-                   help="override a config field of the toy-gaussian preset (repeatable)")
+                   help="override a config field of the toy-gaussian preset (repeatable); not the data, "
+                        "out or train.kimg/minutes/epochs/seed, which the picture sets (use --out, --kimg, --seed)")
     p.add_argument("--overwrite", action="store_true", help="replace an earlier picture's run in --out")
-    p.add_argument("--no-progress", action="store_true", help="no progress bars")
+    p.add_argument("--no-progress", action="store_true", help="no progress bar")
     return p
 
 
