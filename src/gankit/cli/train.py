@@ -51,7 +51,13 @@ shows them all with their resolved values.""")
     p.add_argument("--allow-inexact-resume", action="store_true",
                    help="with --resume: accept a checkpoint whose training state lacks parts (e.g. an RNG "
                         "state), resetting them with a warning; without it such a checkpoint is refused")
-    p.add_argument("--overwrite", action="store_true", help="replace an existing run in RUN_DIR")
+    p.add_argument("--allow-config-change", action="store_true",
+                   help="with --resume: accept --set/flag changes to the game (data, model, loss, augment, optim, "
+                        "batch size, D steps, seed); budget, cadence, eval, diagnostics and device changes need "
+                        "no flag. Every change is printed; a game change is also a metrics.jsonl record")
+    p.add_argument("--overwrite", action="store_true",
+                   help="replace an existing run in RUN_DIR (only gankit's own files in it are deleted; "
+                        "a non-empty folder that is not a gankit run is refused)")
     p.add_argument("--print-config", action="store_true", help="print the resolved config as TOML and exit")
     p.add_argument("--no-progress", action="store_true", help="no progress bar (logs still go to metrics.jsonl)")
     return p
@@ -92,9 +98,13 @@ def run(args) -> int:
         print(cfg.dumps(), end="")
         return 0
     from gankit.training.loop import train
-    if args.allow_inexact_resume and not args.resume:
-        raise config_mod.ConfigError("--allow-inexact-resume: only means something with --resume RUN_DIR")
+    for flag, given in (("--allow-inexact-resume", args.allow_inexact_resume),
+                        ("--allow-config-change", args.allow_config_change)):
+        if given and not args.resume:
+            raise config_mod.ConfigError(f"{flag}: only means something with --resume RUN_DIR")
+    if args.overwrite and args.resume:
+        raise config_mod.ConfigError("--overwrite: cannot be combined with --resume (which continues the run)")
     run_dir = train(cfg, resume=bool(args.resume), overwrite=args.overwrite, progress=not args.no_progress,
-                    allow_inexact=args.allow_inexact_resume)
+                    allow_inexact=args.allow_inexact_resume, allow_config_change=args.allow_config_change)
     print(f"done: {run_dir}  (samples in {run_dir / 'samples'}, generator in {run_dir / 'generator'})")
     return 0

@@ -17,14 +17,17 @@ class MetricsLog:
     completed line. Scalars also go to TensorBoard when it can be imported.
     """
 
-    def __init__(self, run_dir: str | Path, tensorboard: bool = True):
+    def __init__(self, run_dir: str | Path, tensorboard: bool = True, purge_step: int | None = None):
+        """purge_step: on resume, the first x-axis value (images) the resumed run logs; TensorBoard
+        then hides the old events at or after it, which the killed process logged after its
+        checkpoint and the resumed run logs again (metrics.jsonl drops those lines the same way)."""
         self.path = Path(run_dir) / "metrics.jsonl"
         self._file = open(self.path, "a")
         self._tb = None
         if tensorboard:
             try:
                 from torch.utils.tensorboard import SummaryWriter
-                self._tb = SummaryWriter(str(Path(run_dir)), flush_secs=30)
+                self._tb = SummaryWriter(str(Path(run_dir)), flush_secs=30, purge_step=purge_step)
             except Exception:  # tensorboard is an optional extra
                 self._tb = None
 

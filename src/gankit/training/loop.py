@@ -1,6 +1,7 @@
 """The training loop: one readable function over explicit phases.
 
-    set-up       validate, find data, build models and optimizers, resume if asked
+    set-up       validate, lock the run folder, find data, build models and optimizers,
+                 resume if asked (or clear an old run's own files)
     loop         discriminator phase (k steps) -> generator phase -> bookkeeping
                  (metrics, sample grids, checkpoints), until the budget is spent
     finish       final grid, checkpoint and the exported generator folder
@@ -15,7 +16,6 @@ import copy
 import dataclasses
 import math
 import random
-import shutil
 import signal
 import time
 from contextlib import contextmanager
@@ -28,13 +28,16 @@ from tqdm import tqdm
 from gankit import config as config_mod
 from gankit.config import Config, ConfigError
 from gankit.data import DATASETS, check as check_data, load_dataset, sample_shape, to_float, to_uint8
-from gankit.io.checkpoint import CheckpointError, find_latest, load_checkpoint, save_checkpoint
+from gankit.io import rundir
+from gankit.io.checkpoint import CheckpointError, complete_checkpoints, find_latest, load_checkpoint, save_checkpoint
+from gankit.io.files import write_text_atomic
 from gankit.io.generator import export_generator, load_state_strict
 from gankit.io.images import make_grid, plot_points, save_png
 from gankit.io.logs import MetricsLog, drop_records_after
 from gankit.losses import LOSSES, make_loss
 from gankit.models import MODELS, build, check as check_model
 from gankit.training.diagnostics import Monitor, batch_diversity
+from gankit.training.changes import config_changes, describe
 from gankit.training.ema import EMA
 from gankit.training.evaluate import TrainEvaluator, plan as plan_evaluation
 from gankit.training.regularize import Regularizers
@@ -46,10 +49,11 @@ class TrainingDiverged(Exception):
 
 
 class TrainingInterrupted(Exception):
-    """Training stopped on SIGINT/SIGTERM after saving a checkpoint; `signum` tells which."""
+    """Training stopped on SIGINT/SIGTERM; `signum` tells which, `checkpoint` is the newest complete
+    checkpoint (None if there is none) and the message says what was and was not saved."""
 
-    def __init__(self, signum: int, checkpoint: Path):
-        super().__init__(f"interrupted by signal {signum}; state saved in {checkpoint}")
+    def __init__(self, signum: int, checkpoint: Path | None, message: str | None = None):
+        super().__init__(message or f"interrupted by signal {signum}; state saved in {checkpoint}")
         self.signum, self.checkpoint = signum, checkpoint
 
 
@@ -71,61 +75,113 @@ def preflight(cfg: Config) -> str:
     return check_data(cfg.data)
 
 
-def _check_run_dir(cfg: Config, resume: bool, overwrite: bool) -> Path:
-    """Refuse to clobber or to resume nothing; creates nothing, so a failed start leaves no trace."""
-    run_dir = Path(cfg.out)
-    if resume:
-        if not (run_dir / "checkpoints").is_dir():
-            raise CheckpointError(f"{run_dir}: nothing to resume (no checkpoints/ folder)")
-    elif run_dir.exists() and any(run_dir.iterdir()) and not overwrite:
-        raise ConfigError(f"out: {run_dir} already holds a run; use --resume {run_dir} to continue it "
-                          f"or --overwrite to replace it")
-    return run_dir
+def _plan_run_dir(run_dir: Path, resume: bool, overwrite: bool) -> list[Path]:
+    """With the lock held: refuse to resume nothing or to clobber a run; returns the old run's
+    own entries to delete once the new run is ready to start (nothing is deleted here)."""
+    if not resume:
+        return rundir.plan_start(run_dir, overwrite)
+    if not complete_checkpoints(run_dir):
+        again = (f"start it again with gankit train --config {run_dir / 'config.toml'} --out {run_dir}"
+                 if (run_dir / "config.toml").is_file() else "start it again without --resume")
+        raise CheckpointError(f"{run_dir}: nothing to resume (no complete checkpoint: training stopped "
+                              f"before its first one); {again}")
+    return []
 
 
-def _create_run_dir(run_dir: Path, resume: bool) -> None:
-    """Called once the data is loaded and the models are built: only then is an old run replaced."""
-    if not resume and run_dir.exists():
-        shutil.rmtree(run_dir)
-    (run_dir / "samples").mkdir(parents=True, exist_ok=True)
+class _StopNow(KeyboardInterrupt):
+    """A second SIGINT/SIGTERM: stop without finishing the step or saving it."""
 
 
-@contextmanager
-def _stop_requests():
-    """Turn SIGINT/SIGTERM into a flag so the current step finishes and a checkpoint is written."""
-    flag = {"signum": None}
+class _StopRequests:
+    """SIGINT/SIGTERM become a flag, so the current step finishes and a checkpoint is written.
 
-    def handler(signum, frame):
-        if flag["signum"] is not None:  # a second Ctrl-C means: stop now
-            raise KeyboardInterrupt
-        flag["signum"] = signum
+    A second signal means "stop now": it stops at once, except that a save under way is
+    finished first (`saving()`): cutting it would leave the state the user just asked to keep
+    half written. Either way the message says what the newest complete checkpoint is."""
 
-    try:
-        previous = {s: signal.signal(s, handler) for s in (signal.SIGINT, signal.SIGTERM)}
-    except ValueError:  # not the main thread: no signal handling
-        previous = {}
-    try:
-        yield flag
-    finally:
-        for s, h in previous.items():
+    def __init__(self, counters: Counters):
+        self.counters, self.signum, self.again, self._saving = counters, None, False, 0
+        self.saved: tuple[Path, int, int] | None = None  # newest complete checkpoint: (path, step, images)
+        self._previous = {}
+
+    def _handler(self, signum, frame):
+        if self.signum is None:
+            self.signum = signum
+            return
+        self.again = True
+        if not self._saving:
+            raise _StopNow
+
+    @contextmanager
+    def saving(self):
+        self._saving += 1  # a count: the final save nests a checkpoint inside checkpoint + export
+        try:
+            yield
+        finally:
+            self._saving -= 1
+        if self.again and not self._saving:
+            raise _StopNow
+
+    def __enter__(self) -> "_StopRequests":
+        try:
+            self._previous = {s: signal.signal(s, self._handler) for s in (signal.SIGINT, signal.SIGTERM)}
+        except ValueError:  # not the main thread: no signal handling
+            self._previous = {}
+        return self
+
+    def __exit__(self, kind, exc, tb) -> None:
+        for s, h in self._previous.items():
             signal.signal(s, h)
+        if kind is not None and issubclass(kind, _StopNow):
+            step = self.counters.step
+            if self.saved is None:
+                what = (f"stopped without saving step {step:,}; no checkpoint was saved, so there is nothing "
+                        f"to resume: rerun the same command to start over")
+            else:
+                path, saved_step, images = self.saved
+                what = (f"stopped after saving step {step:,} in {path} ({images:,} images)" if saved_step == step
+                        else f"stopped without saving step {step:,}; newest complete checkpoint: {path} "
+                             f"(step {saved_step:,}, {images:,} images)")
+                what += f"; continue with gankit train --resume {path.parent.parent}"
+            raise TrainingInterrupted(self.signum or signal.SIGINT, self.saved and self.saved[0],
+                                      f"second interrupt: {what}") from None
 
 
 def train(cfg: Config, *, resume: bool = False, overwrite: bool = False, progress: bool = True,
-          allow_inexact: bool = False) -> Path:
+          allow_inexact: bool = False, allow_config_change: bool = False) -> Path:
     """Train a GAN as described by `cfg`; returns the run directory.
 
     resume:    continue from the newest complete checkpoint in `cfg.out`.
     allow_inexact: resume even from a checkpoint whose state lacks parts (e.g. an RNG),
                resetting them with a warning; otherwise such a checkpoint is refused.
-    overwrite: delete an existing run in `cfg.out` first (otherwise that is an error).
+    allow_config_change: resume even with a config that changes the game (data, model, loss,
+               augmentation, optimizer, batch size, D steps, seed); otherwise that is refused.
+               Every change is printed; a game change is also a metrics.jsonl record.
+    overwrite: replace an existing run in `cfg.out` (otherwise that is an error). Only the run's
+               own files are deleted; a non-empty folder that is not a gankit run is refused.
+    The run folder is locked while training, so a second writer is refused.
     """
     # ---- set-up: everything that can fail on bad input fails here, before heavy work
     source = preflight(cfg)
-    run_dir = _check_run_dir(cfg, resume, overwrite)
+    run_dir = Path(cfg.out)
+    rundir.check_usable(run_dir, resume, overwrite)  # before the lock creates anything in it
+    with rundir.RunLock(run_dir):  # taken before anything of an old run is deleted
+        old_entries = _plan_run_dir(run_dir, resume, overwrite)
+        return _train(cfg, run_dir, source, old_entries, resume=resume, overwrite=overwrite, progress=progress,
+                      allow_inexact=allow_inexact, allow_config_change=allow_config_change)
+
+
+def _train(cfg: Config, run_dir: Path, source: str, old_entries: list[Path], *, resume: bool, overwrite: bool,
+           progress: bool, allow_inexact: bool, allow_config_change: bool) -> Path:
     t = cfg.train
     device = select_device(t.device)
     data = load_dataset(cfg.data, seed=t.seed)
+    if len(data) < t.batch_size:  # caught before anything is written, so a rerun is not blocked
+        n, pack = len(data), cfg.model.pack
+        fit = n - n % pack  # the largest batch the data holds that model.pack still divides
+        raise ConfigError(f"train.batch_size: {t.batch_size} is larger than the dataset ({n} example"
+                          f"{'s' * (n != 1)}, {source}); "
+                          + (f"use --set train.batch_size={fit} or add data" if fit else "add data"))
     if t.threads or not data.is_image:
         torch.set_num_threads(t.threads or 1)
     torch.manual_seed(t.seed)  # weight init and dropout
@@ -134,8 +190,8 @@ def train(cfg: Config, *, resume: bool = False, overwrite: bool = False, progres
     memory_format = torch.channels_last if t.channels_last and data.is_image else torch.contiguous_format
     G.to(device, memory_format=memory_format), D.to(device, memory_format=memory_format)
     opt_g, opt_d = make_optimizers(cfg, G, D)
-    _create_run_dir(run_dir, resume)
     counters = Counters()
+    stop = _StopRequests(counters)
     noise = torch.Generator(device).manual_seed(t.seed)
     reg = Regularizers(cfg, device)
     ema = EMA(G, cfg.model.ema_half_life_kimg) if cfg.model.ema_half_life_kimg > 0 else None
@@ -144,7 +200,12 @@ def train(cfg: Config, *, resume: bool = False, overwrite: bool = False, progres
         ckpt, skipped = find_latest(run_dir)
         for path, why in skipped:
             tqdm.write(f"skipping {path.name}: {why}")
-        weights, state, _ = load_checkpoint(ckpt)
+        weights, state, ckpt_config = load_checkpoint(ckpt)
+        game, free = config_changes(ckpt_config, cfg)
+        if game and not allow_config_change:
+            raise ConfigError(f"resume: the config changes the game the checkpoint was trained in ({describe(game)}); "
+                              f"pass --allow-config-change to continue with it anyway, or start a new run with "
+                              f"--config {run_dir / 'config.toml'} --out NEW_DIR and your --set changes")
         load_state_strict(G, weights["G"], ckpt / "G.safetensors")
         load_state_strict(D, weights["D"], ckpt / "D.safetensors")
         _restore_extras(weights, state, ckpt, reg, ema, allow_inexact)
@@ -156,15 +217,25 @@ def train(cfg: Config, *, resume: bool = False, overwrite: bool = False, progres
             tqdm.write(f"warning: inexact resume: {ckpt.name} lacks {', '.join(reset)}; "
                        f"reset to a fresh run's values")
         tqdm.write(f"resuming from {ckpt} at {counters.images:,} images")
+        stop.saved = (ckpt, counters.step, counters.images)
+        if game or free:
+            tqdm.write(f"config changed on resume: {describe({**game, **free})}")
         dropped = drop_records_after(run_dir, counters.step)
         if dropped:
             tqdm.write(f"dropped {dropped} metrics.jsonl line(s) logged after step {counters.step:,}; "
                        f"training from the checkpoint logs them again")
-    cfg.save(run_dir / "config.toml")
+    elif old_entries:  # only now, with data and models ready, is an old run replaced
+        why = "--overwrite" if overwrite else f"replacing an unfinished run in {run_dir} (it saved no checkpoint)"
+        tqdm.write(f"{why}: {rundir.remove_entries(run_dir, old_entries)}")
+    (run_dir / "samples").mkdir(parents=True, exist_ok=True)
+    write_text_atomic(run_dir / "config.toml", cfg.dumps())  # a kill mid-write must not tear it
     batches = Batches(data, t.batch_size, t.seed, device, counters, memory_format)
     losses = make_loss(cfg.loss.name, cfg.loss.label_smoothing)
     B, k, z_dim = t.batch_size, t.d_steps, cfg.model.z_dim
-    log = MetricsLog(run_dir)
+    # On resume, TensorBoard hides what the old process logged after the checkpoint (x-axis: images).
+    log = MetricsLog(run_dir, purge_step=counters.images + 1 if resume else None)
+    if resume and game:  # the point where the experiment changed; budget changes are only printed
+        log.write({"images": counters.images, "step": counters.step, "config_change": {**game, **free}})
     epoch_images = (len(data) // B) * B  # images in one epoch (a short tail is skipped)
     real_preview = data.x[:4096] if not data.is_image else None
 
@@ -192,7 +263,10 @@ def train(cfg: Config, *, resume: bool = False, overwrite: bool = False, progres
             weights["G_ema"] = ema.state_dict()
         state = capture(counters, opt_g, opt_d, noise)
         state["regularizers"] = reg.state_dict()
-        return save_checkpoint(run_dir, counters.step, weights, state, cfg.dumps(), keep=t.keep_checkpoints)
+        with stop.saving():  # a second Ctrl-C lets a save under way finish
+            path = save_checkpoint(run_dir, counters.step, weights, state, cfg.dumps(), keep=t.keep_checkpoints)
+        stop.saved = (path, counters.step, counters.images)
+        return path
 
     def generator_info() -> dict:
         return {"images_seen": counters.images, "epochs": counters.epoch + counters.epoch_pos / epoch_images,
@@ -203,7 +277,13 @@ def train(cfg: Config, *, resume: bool = False, overwrite: bool = False, progres
         """The next multiple of `every_kimg` thousand images after now (never, when 0)."""
         return math.inf if every_kimg <= 0 else (counters.images // (every_kimg * 1000) + 1) * every_kimg * 1000
 
-    next_sample, next_ckpt = next_mark(t.sample_every_kimg), next_mark(t.checkpoint_every_kimg)
+    def next_ckpt_time() -> float:
+        """Training seconds of the next time-based checkpoint: a kill -9 loses at most about this much."""
+        every = t.checkpoint_every_minutes * 60
+        return counters.seconds + every if every > 0 else math.inf
+
+    next_sample, next_ckpt, next_ckpt_s = next_mark(t.sample_every_kimg), next_mark(t.checkpoint_every_kimg), \
+        next_ckpt_time()
     evaluator = TrainEvaluator(cfg, run_dir, device, progress, images=counters.images, seconds=counters.seconds)
     if counters.images == 0:
         write_samples("init")
@@ -224,8 +304,8 @@ def train(cfg: Config, *, resume: bool = False, overwrite: bool = False, progres
 
     # ---- the loop
     G.train(), D.train()
-    with _stop_requests() as stop:
-        while not done() and stop["signum"] is None:
+    with stop:
+        while not done() and stop.signum is None:
             tick = time.perf_counter()
             images_before = counters.images
             epoch_ended = False
@@ -320,20 +400,24 @@ def train(cfg: Config, *, resume: bool = False, overwrite: bool = False, progres
                 started = time.perf_counter()
                 evaluator.run(G_show, counters, log, generator_info())
                 window_start += time.perf_counter() - started  # keep img_per_s a training figure
-            if counters.images >= next_ckpt:
+            # A state is checkpointed only once known finite (it is what a resume starts from);
+            # otherwise the next logged window rolls back and the save is tried again after.
+            if (counters.images >= next_ckpt or counters.seconds >= next_ckpt_s) and \
+                    bool(torch.isfinite(window).all()) and _finite_params(G, D):
                 write_checkpoint()
-                next_ckpt = next_mark(t.checkpoint_every_kimg)
+                next_ckpt, next_ckpt_s = next_mark(t.checkpoint_every_kimg), next_ckpt_time()
         bar.close()
 
-        # ---- finish: final grid, checkpoint, shareable generator
-        write_samples("final" if stop["signum"] is None else "stopped")
-        ckpt = write_checkpoint()
-        export_generator(G_show, cfg, run_dir, generator_info())
-        if evaluator.enabled and evaluator.last_images != counters.images and stop["signum"] is None:
+        # ---- finish: checkpoint and shareable generator (a second Ctrl-C lets them finish), final grid
+        with stop.saving():
+            ckpt = write_checkpoint()
+            export_generator(G_show, cfg, run_dir, generator_info())
+        write_samples("final" if stop.signum is None else "stopped")
+        if evaluator.enabled and evaluator.last_images != counters.images and stop.signum is None:
             evaluator.run(G_show, counters, log, generator_info())
         log.close()
-        if stop["signum"] is not None:
-            raise TrainingInterrupted(stop["signum"], ckpt)
+        if stop.signum is not None:
+            raise TrainingInterrupted(stop.signum, ckpt)
     return run_dir
 
 
