@@ -141,6 +141,48 @@ def test_sample_refuses_a_checkpoint_of_another_model(run, tmp_path, capsys):
     assert "does not match the configured model" in err and "weight" in err
 
 
+
+def test_sample_refuses_an_unknown_ending_in_one_line(run, tmp_path, capsys):
+    for name in ("x.jpg", "x.txt"):
+        assert main(["sample", str(run), "--num", "4", "--out", str(tmp_path / name)]) == 1
+        err = err_line(capsys)
+        assert err.count("\n") == 0 and str(tmp_path / name) in err
+        assert all(s in err for s in (".png", ".npy", ".npz", "folder"))
+    assert list(tmp_path.iterdir()) == []  # no folder named x.jpg
+
+
+def test_sample_refuses_a_grid_pillow_cannot_open_before_sampling(run, tmp_path, capsys, monkeypatch):
+    from gankit.models import Generator
+
+    def refuse(*a, **k):
+        raise AssertionError("sampled before refusing")
+    monkeypatch.setattr(Generator, "sample", refuse)
+    assert main(["sample", str(run), "--num", "200000", "--out", str(tmp_path / "big.png")]) == 1
+    err = err_line(capsys)
+    assert str(tmp_path / "big.png") in err and ".npy/.npz" in err and "megapixels" in err
+    assert not (tmp_path / "big.png").exists()
+
+
+def test_sample_says_numpy_array(run, tmp_path, capsys):
+    assert main(["sample", str(run), "--num", "8", "--out", str(tmp_path / "a.npy")]) == 0
+    assert capsys.readouterr().out.strip() == f"wrote a numpy array uint8 (8, 1, 28, 28) (seed 0) to {tmp_path / 'a.npy'}"
+
+
+def test_sample_into_a_read_only_place_is_one_line_naming_it(run, tmp_path, capsys, monkeypatch):
+    import errno
+    import os
+    from pathlib import Path
+    real_open = os.open
+
+    def open_(path, flags, *a, **k):  # as on a read-only file system: root ignores permission bits
+        if tmp_path in (Path(os.fsdecode(path)), Path(os.fsdecode(path)).parent) and flags & (os.O_WRONLY | os.O_RDWR | os.O_CREAT):
+            raise OSError(errno.EROFS, os.strerror(errno.EROFS), os.fsdecode(path))
+        return real_open(path, flags, *a, **k)
+    monkeypatch.setattr(os, "open", open_)
+    assert main(["sample", str(run), "--num", "4", "--out", str(tmp_path / "x.png")]) == 1
+    assert err_line(capsys) == f"gankit: error: cannot write in {tmp_path}: Read-only file system"
+
+
 # ---- interpolate
 
 
@@ -154,6 +196,16 @@ def test_interpolate_writes_strips_and_gif(run, tmp_path, capsys):
         main(["interpolate", str(run), "--seeds", "1"])
     assert e.value.code == 2
     capsys.readouterr()
+
+
+
+def test_interpolate_refuses_what_it_cannot_write(run, tmp_path, capsys):
+    assert main(["interpolate", str(run), "--steps", "4", "--out", str(tmp_path / "i.gif")]) == 1
+    assert "interpolation writes a folder" in err_line(capsys)
+    assert main(["interpolate", str(run), "--steps", "50000", "--out", str(tmp_path / "i")]) == 1
+    err = err_line(capsys)
+    assert str(tmp_path / "i" / "strip_1_2.png") in err and "fewer steps" in err
+    assert list(tmp_path.iterdir()) == []
 
 
 # ---- score

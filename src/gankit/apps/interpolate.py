@@ -8,7 +8,7 @@ import numpy as np
 import torch
 
 from gankit.data import to_uint8
-from gankit.io.images import make_grid, save_gif, save_png
+from gankit.io.images import check_size, grid_shape, make_grid, prepare_dir, save_gif, save_png
 from gankit.models import Generator, latents
 
 
@@ -44,18 +44,40 @@ def interpolation_path(z_dim: int, seeds: list[int], steps: int, spherical: bool
     return torch.stack([fn(ends[i], ends[i + 1], t) for i in range(len(seeds) - 1)])
 
 
+def gif_scale(resolution: int) -> int:
+    """GIF frames are enlarged to about 128 px (4x for 28 px), never shrunk."""
+    return max(1, min(4, 128 // resolution))
+
+
+def check_outputs(G: Generator, seeds: list[int], steps: int, out_dir: str | Path, scale: int = 2) -> Path:
+    """Everything about writing an interpolation to `out_dir` that can fail, checked before a frame
+    is drawn: a folder path (no extension, or an existing folder) that can be written, strips
+    and GIF frames that Pillow would open again. Returns the folder."""
+    if len(G.out_shape) != 3:
+        raise ValueError("interpolation pictures need an image generator (this one makes toy points)")
+    out_dir = Path(out_dir)
+    if out_dir.suffix and not out_dir.is_dir():
+        raise ValueError(f"--out {out_dir}: interpolation writes a folder (PNG strips and a GIF); "
+                         f"give a path with no extension, or an existing folder")
+    _, h, w = G.out_shape
+    height, width = grid_shape(steps, h, w, nrow=steps)
+    check_size(out_dir / f"strip_{seeds[0]}_{seeds[1]}.png", width * scale, height * scale,
+               hint="use fewer steps")
+    check_size(out_dir / "interpolation.gif", w * gif_scale(w), h * gif_scale(w), "GIF",
+               hint="the generator's images are too large for a GIF")
+    return prepare_dir(out_dir)
+
+
 @torch.inference_mode()
 def write_interpolation(G: Generator, seeds: list[int], steps: int, out_dir: str | Path,
                         spherical: bool = False, scale: int = 2) -> list[Path]:
     """A PNG strip per consecutive pair of seeds and one looping GIF through all of them.
 
-    Returns the written paths (strips first, GIF last). Images only: toy generators are refused.
+    Returns the written paths (strips first, GIF last). Images only: toy generators are refused,
+    and so (before any frame is drawn) is anything `check_outputs` finds.
     """
-    if len(G.out_shape) != 3:
-        raise ValueError("interpolation pictures need an image generator (this one makes toy points)")
-    out_dir = Path(out_dir)
-    out_dir.mkdir(parents=True, exist_ok=True)
     path = interpolation_path(G.z_dim, seeds, steps, spherical)
+    out_dir = check_outputs(G, seeds, steps, out_dir, scale)
     was_training = G.training
     G.eval()
     device = next(G.parameters()).device
@@ -72,5 +94,5 @@ def write_interpolation(G: Generator, seeds: list[int], steps: int, out_dir: str
     gif_frames = [np.ascontiguousarray(img.permute(1, 2, 0).numpy()) for img in seq]
     gif_frames += gif_frames[-2:0:-1]
     written.append(out_dir / "interpolation.gif")
-    save_gif(gif_frames, written[-1], scale=4)
+    save_gif(gif_frames, written[-1], scale=gif_scale(seq.shape[-1]))
     return written

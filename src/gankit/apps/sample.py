@@ -1,4 +1,4 @@
-"""Sampling a trained generator to PNG grids, per-sample PNGs or uint8 arrays."""
+"""Sampling a trained generator to PNG grids, per-sample PNGs or uint8 numpy arrays."""
 
 from __future__ import annotations
 
@@ -9,8 +9,52 @@ import numpy as np
 
 from gankit.data import to_uint8
 from gankit.io.files import write_bytes_atomic
-from gankit.io.images import plot_points, save_grid, save_image, save_png
+from gankit.io.images import (TOO_LARGE_HINT, check_size, grid_shape, plot_points, prepare_dir, save_grid,
+                              save_image, save_png)
 from gankit.models import Generator
+
+# What --out may end with, and what each writes (the folder is any path without an ending).
+OUTPUTS = (".png", ".npy", ".npz")
+ACCEPTED = ".png (a grid), .npy or .npz (a numpy array), or a folder (no extension, or an existing folder)"
+
+
+def output_kind(out: str | Path) -> str:
+    """The kind of output `out` names: "png", "npy", "npz" or "folder"; ValueError for any other file ending.
+
+    An existing folder is a folder whatever its name (runs/v1.0); otherwise the ending decides,
+    and an unknown one (x.jpg, x.txt) is refused rather than silently made a folder of that name.
+    """
+    out = Path(out)
+    if out.is_dir():
+        return "folder"
+    suffix = out.suffix.lower()
+    if suffix in OUTPUTS:
+        return suffix[1:]
+    if not suffix:
+        return "folder"
+    raise ValueError(f"--out {out}: unknown file extension {out.suffix!r}; --out takes {ACCEPTED}")
+
+
+def grid_scale(resolution: int) -> int:
+    return 2 if resolution <= 32 else 1  # 28 px tiles are hard to see
+
+
+def check_output(G: Generator, num: int, out: str | Path) -> str:
+    """Everything about writing `num` samples of G to `out` that can fail, checked before any is
+    drawn: the kind of output, a grid Pillow would not open again, a folder that cannot be written.
+    Returns the output kind (see output_kind)."""
+    out = Path(out)
+    kind = output_kind(out)
+    is_image = len(G.out_shape) == 3
+    if kind == "folder" and not is_image:
+        raise ValueError(f"{out}: toy samples are points; write them to a .npy, .npz or .png file")
+    if kind == "png" and is_image:
+        c, h, w = G.out_shape
+        height, width = grid_shape(num, h, w)
+        scale = grid_scale(w)
+        check_size(out, width * scale, height * scale, hint=f"{TOO_LARGE_HINT}, or fewer samples")
+    prepare_dir(out if kind == "folder" else out.parent)
+    return kind
 
 
 def write_samples(G: Generator, num: int, seed: int, out: str | Path) -> str:
@@ -19,32 +63,31 @@ def write_samples(G: Generator, num: int, seed: int, out: str | Path) -> str:
     out ending .png   one grid (images, enlarged 2x up to 32 px) or scatter plot (toy points)
     out ending .npy   images: uint8 (N, C, H, W); toy points: float32 (N, D)
     out ending .npz   the same array under the key "samples", compressed
-    any other path    a folder with one PNG per sample, named sample_<seed>_<i>.png
+    a folder          (no extension, or an existing folder) one PNG per sample, sample_<seed>_<i>.png
+    Any other ending is refused, as is a grid larger than Pillow opens or an output that cannot be
+    written: all before a sample is drawn (ValueError / FileError naming the path).
     """
     out = Path(out)
+    kind = check_output(G, num, out)
     x = G.sample(num, seed=seed)
     is_image = x.ndim == 4
     arr = to_uint8(x) if is_image else x.float()
-    out.parent.mkdir(parents=True, exist_ok=True)
-    suffix = out.suffix.lower()
-    if suffix == ".png":
+    if kind == "png":
         if is_image:
-            save_grid(arr, out, scale=2 if arr.shape[-1] <= 32 else 1)  # 28 px tiles are hard to see
+            save_grid(arr, out, scale=grid_scale(arr.shape[-1]))
         else:
             save_png(plot_points(arr, arr), out)
         return f"wrote a grid of {num} samples (seed {seed}) to {out}"
-    if suffix in (".npy", ".npz"):
+    if kind in ("npy", "npz"):
+        array = arr.numpy()
         buf = io.BytesIO()
-        if suffix == ".npy":
-            np.save(buf, arr.numpy())
+        if kind == "npy":
+            np.save(buf, array)
         else:
-            np.savez_compressed(buf, samples=arr.numpy())
+            np.savez_compressed(buf, samples=array)
         write_bytes_atomic(out, buf.getvalue())
-        return f"wrote {arr.dtype} array {tuple(arr.shape)} (seed {seed}) to {out}"
-    if not is_image:
-        raise ValueError(f"{out}: toy samples are points; write them to a .npy, .npz or .png file")
-    out.mkdir(parents=True, exist_ok=True)
+        key = ' under the key "samples"' if kind == "npz" else ""
+        return f"wrote a numpy array {array.dtype} {tuple(array.shape)}{key} (seed {seed}) to {out}"
     for i in range(num):
         save_image(arr[i], out / f"sample_{seed}_{i:05d}.png")
     return f"wrote {num} PNG files (seed {seed}) to {out}/"
-

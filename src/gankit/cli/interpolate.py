@@ -22,7 +22,8 @@ def add_parser(sub, name: str) -> argparse.ArgumentParser:
     p.add_argument("--seeds", type=seed_list, default=[1, 2, 3], help="comma-separated seeds (default: 1,2,3)")
     p.add_argument("--steps", type=positive_int, default=8, help="images per pair, ends included (default: 8)")
     p.add_argument("--slerp", action="store_true", help="spherical instead of linear interpolation")
-    p.add_argument("--out", help="output folder (default: <run>/interpolation)")
+    p.add_argument("--out", help="output folder: a path with no extension, or an existing folder "
+                                 "(default: <run>/interpolation)")
     device_arg(p)
     return p
 

@@ -19,23 +19,27 @@ def add_parser(sub, name: str) -> argparse.ArgumentParser:
                     "whatever N, so `--num 8` is a prefix of `--num 64`.",
         epilog="""output by the ending of --out:
   grid.png        one PNG grid (a scatter plot for toy data)
-  samples.npy     uint8 array (N, C, H, W)  (float32 (N, D) for toy data)
+  samples.npy     a numpy array, uint8 (N, C, H, W)  (float32 (N, D) for toy data)
   samples.npz     the same, compressed, under the key "samples"
-  some/folder     one PNG per sample: sample_<seed>_<i>.png
+  some/folder     one PNG per sample: sample_<seed>_<i>.png (a path with no extension, or an
+                  existing folder); any other ending (.jpg, .txt, ...) is refused
+A grid larger than Pillow opens (Image.MAX_IMAGE_PIXELS, ~89 megapixels) and an output that
+cannot be written are refused before sampling.
 
 example:
   gankit sample runs/demo --num 64 --seed 0 --out grid.png""")
     p.add_argument("model", metavar="RUN_OR_GENERATOR", help="a run folder, its generator/ folder or a checkpoint")
     p.add_argument("--num", type=positive_int, default=64, help="number of samples (default: 64)")
     p.add_argument("--seed", type=seed, default=0, help="latent seed, in [0, 2**32) (default: 0)")
-    p.add_argument("--out", required=True, help="output .png, .npy, .npz or a folder")
+    p.add_argument("--out", required=True, help="output .png (a grid), .npy/.npz (a numpy array) or a folder")
     device_arg(p)
     return p
 
 
 def run(args) -> int:
-    from gankit.apps.sample import write_samples
+    from gankit.apps.sample import output_kind, write_samples
     from gankit.io.generator import load_generator
+    output_kind(args.out)  # a refused --out costs no model loading
     G = load_generator(args.model, device=args.device)
     need = args.num * math.prod(G.out_shape) * 4  # the float32 batch held before writing
     if need > MAX_BYTES:

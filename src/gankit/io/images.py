@@ -3,20 +3,72 @@
 Inputs are uint8 tensors (N, C, H, W) with C in {1, 3} — the edge format; the
 library converts from its internal [-1, 1] floats with `gankit.data.to_uint8`.
 Everything is written with Pillow through an atomic write, so a grid being
-looked at while training runs is never half a file.
+looked at while training runs is never half a file. A picture that Pillow would
+not open again (over `Image.MAX_IMAGE_PIXELS`, ~89 megapixels by default; a
+GIF side over 65535) is refused before anything is drawn: a 721-megapixel grid
+costs gigabytes to write and is useless once written.
 """
 
 from __future__ import annotations
 
 import io
 import math
+import tempfile
 from pathlib import Path
 
 import numpy as np
 import torch
 from PIL import Image
 
-from gankit.io.files import write_bytes_atomic
+from gankit.io.files import FileError, write_bytes_atomic
+
+GIF_MAX_SIDE = 65535  # the format stores each side in 16 bits
+
+TOO_LARGE_HINT = "write a .npy/.npz numpy array or a folder of PNGs instead"
+
+
+class ImageTooLarge(ValueError):
+    """A picture larger than can usefully be written; the message names the path and what to do."""
+
+
+def check_size(path: str | Path, width: int, height: int, fmt: str = "PNG", hint: str = TOO_LARGE_HINT) -> None:
+    """Raise ImageTooLarge if a `width` x `height` image at `path` would not open again in Pillow.
+
+    The limit is Pillow's own `Image.MAX_IMAGE_PIXELS` as set in this process (None: no limit).
+    Callers that know the size before computing the pixels call this first.
+    """
+    limit = Image.MAX_IMAGE_PIXELS
+    if limit and width * height > limit:
+        raise ImageTooLarge(f"{path}: a {width:,}x{height:,} {fmt} ({width * height / 1e6:,.0f} megapixels) is more "
+                            f"than Pillow opens by default ({limit / 1e6:,.0f} megapixels); {hint}")
+    if fmt == "GIF" and max(width, height) > GIF_MAX_SIDE:
+        raise ImageTooLarge(f"{path}: a {width:,}x{height:,} GIF is more than the format holds "
+                            f"({GIF_MAX_SIDE} pixels a side); {hint}")
+
+
+def grid_shape(n: int, height: int, width: int, nrow: int | None = None, pad: int = 2) -> tuple[int, int]:
+    """(height, width) in pixels of the grid `make_grid` tiles n images of height x width into."""
+    nrow = nrow or math.ceil(math.sqrt(n))
+    rows = math.ceil(n / nrow)
+    return rows * (height + pad) + pad, nrow * (width + pad) + pad
+
+
+def prepare_dir(path: str | Path) -> Path:
+    """Create folder `path` (and its parents) and make sure files can be written in it, before
+    anything is computed for it. Raises FileError naming the path (a read-only file system, no
+    permission, a file in the way), never a bare OS error."""
+    path = Path(path)
+    if path.exists() and not path.is_dir():
+        raise FileError(f"{path}: is a file, not a folder")
+    try:
+        path.mkdir(parents=True, exist_ok=True)
+        with tempfile.TemporaryFile(dir=path):  # the only reliable test: root ignores permission bits
+            pass
+    except FileExistsError as e:
+        raise FileError(f"could not create folder {path}: {e.filename or path} is a file") from None
+    except OSError as e:
+        raise FileError(f"cannot write in {path}: {e.strerror or e}") from None
+    return path
 
 
 def make_grid(images: torch.Tensor, nrow: int | None = None, pad: int = 2, fill: int = 255) -> np.ndarray:
@@ -28,8 +80,7 @@ def make_grid(images: torch.Tensor, nrow: int | None = None, pad: int = 2, fill:
         raise ValueError(f"make_grid expects uint8 (N, C, H, W), got {images.dtype} {tuple(images.shape)}")
     n, c, h, w = images.shape
     nrow = nrow or math.ceil(math.sqrt(n))
-    rows = math.ceil(n / nrow)
-    grid = np.full((rows * (h + pad) + pad, nrow * (w + pad) + pad, c), fill, dtype=np.uint8)
+    grid = np.full((*grid_shape(n, h, w, nrow, pad), c), fill, dtype=np.uint8)
     arr = images.permute(0, 2, 3, 1).cpu().numpy()
     for i in range(n):
         r, col = divmod(i, nrow)
@@ -53,6 +104,8 @@ def _encode(img: Image.Image, fmt: str, **kwargs) -> bytes:
 
 
 def save_png(array: np.ndarray, path: str | Path, scale: int = 1) -> None:
+    """Write (H, W, C) uint8, enlarged `scale` times; ImageTooLarge if Pillow would not open it again."""
+    check_size(path, array.shape[1] * scale, array.shape[0] * scale)
     write_bytes_atomic(path, _encode(to_pil(array, scale), "PNG"))
 
 
@@ -67,7 +120,9 @@ def save_grid(images: torch.Tensor, path: str | Path, nrow: int | None = None, s
 
 
 def save_gif(frames: list[np.ndarray], path: str | Path, ms_per_frame: int = 120, scale: int = 1) -> None:
-    """Write (H, W, C) uint8 frames as an endlessly looping animated GIF."""
+    """Write (H, W, C) uint8 frames as an endlessly looping animated GIF; ImageTooLarge if a frame is
+    larger than Pillow would open again or than GIF holds."""
+    check_size(path, frames[0].shape[1] * scale, frames[0].shape[0] * scale, "GIF")
     pil = [to_pil(f, scale) for f in frames]
     if pil[0].mode == "L":  # GIF is palette-based; keep grayscale exact
         pil = [p.convert("P") for p in pil]
