@@ -266,6 +266,82 @@ def test_data_check_and_grid(tiny_idx_dir, tmp_path, capsys):
     assert str(tmp_path / "nothing") in err_line(capsys)
 
 
+
+def _photos(folder, n=5, size=(40, 30)):
+    folder.mkdir(parents=True, exist_ok=True)
+    for i in range(n):
+        Image.new("RGB", size, (40 * i, 100, 200)).save(folder / f"{i}.png")
+    return folder
+
+
+def test_data_takes_a_folder_like_train(tmp_path, capsys):
+    photos = _photos(tmp_path / "photos")
+    for argv in (["check", str(photos)], ["check", "--data", str(photos)], ["check", "folder", "--data-dir", str(photos)]):
+        assert main(["data", *argv]) == 0
+        out = capsys.readouterr().out
+        assert "5 images (unlabeled)" in out and "grey 1x28x28" in out
+    assert main(["data", "check", str(tmp_path / "nope")]) == 1
+    assert "is neither a dataset" in err_line(capsys)
+
+
+def test_data_grid_draws_what_a_run_reads(tmp_path, capsys):
+    photos = _photos(tmp_path / "photos", n=4)
+    out = tmp_path / "real.png"
+    assert main(["data", "grid", "folder", "--data-dir", str(photos), "--set", "data.channels=3",
+                 "--set", "data.resolution=32", "--out", str(out)]) == 0
+    assert "RGB 3x32x32" in capsys.readouterr().out
+    with Image.open(out) as img:
+        assert img.mode == "RGB" and img.size == (2 * 34 + 2, 2 * 34 + 2)  # 2x2 tiles of 32 px
+    config = tmp_path / "run.toml"
+    config.write_text(f'[data]\nname = "folder"\npath = "{photos}"\nchannels = 3\nresolution = 16\n'
+                      f'[train]\nkimg = 1.0\n')
+    assert main(["data", "grid", "--config", str(config), "--out", str(out)]) == 0
+    assert "RGB 3x16x16" in capsys.readouterr().out
+    with Image.open(out) as img:
+        assert img.size == (2 * 18 + 2, 2 * 18 + 2)
+    assert main(["data", "check", "--preset", "toy-ring"]) == 0
+    assert "toy-ring" in capsys.readouterr().out
+
+
+def test_data_grid_refuses_what_it_cannot_write(tiny_idx_dir, tmp_path, capsys):
+    assert main(["data", "grid", "fashion-mnist", "--data-dir", str(tiny_idx_dir), "--out", str(tmp_path / "r.jpg")]) == 1
+    assert "writes a PNG" in err_line(capsys)
+    assert main(["data", "grid", "fashion-mnist", "--data-dir", str(tiny_idx_dir), "--num", "200000",
+                 "--out", str(tmp_path / "big.png")]) == 1
+    assert str(tmp_path / "big.png") in err_line(capsys)
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_data_set_takes_only_data_fields(capsys):
+    assert main(["data", "check", "toy-ring", "--set", "model.width=32"]) == 1
+    assert "only data.FIELD=VALUE" in err_line(capsys)
+    assert main(["data", "check", "toy-ring", "--data", "mnist"]) == 1
+    assert "give the dataset once" in err_line(capsys)
+
+
+def test_every_advice_of_data_check_can_be_followed_with_its_options(tiny_idx_dir, tmp_path, capsys):
+    """Each error names a fix; the fix, given to the same verb, works."""
+    photos = _photos(tmp_path / "photos", n=10)
+    (photos / "broken.png").write_bytes(b"not a png")  # 1 of 11: under data.max_bad_fraction
+    cases = [
+        # (failing argv, the advice it must print, argv after following it)
+        (["check", "stacked-fashion-mnist", "--data-dir", str(tiny_idx_dir)], "set data.channels = 3",
+         ["--set", "data.channels=3"]),
+        (["check", "folder"], "pass --data-dir", ["--data-dir", str(photos)]),
+        (["check", "fashion-mnist", "--data-dir", str(tmp_path / "empty")], "--data-dir DIR",
+         ["--data-dir", str(tiny_idx_dir)]),
+        (["grid", str(photos), "--out", str(tmp_path / "g.png")], "set data.skip_bad_files = true",
+         ["--set", "data.skip_bad_files=true"]),
+    ]
+    (tmp_path / "empty").mkdir()
+    for argv, advice, fix in cases:
+        assert main(["data", *argv]) == 1, argv
+        err = err_line(capsys)
+        assert advice in err, (argv, err)
+        assert main(["data", *argv, *fix]) == 0, (argv, fix, err_line(capsys))
+        capsys.readouterr()
+
+
 def test_no_traceback_from_a_real_process(tmp_path):
     proc = subprocess.run([sys.executable, "-m", "gankit", "sample", str(tmp_path / "nope"), "--out", "x.png"],
                           capture_output=True, text=True)

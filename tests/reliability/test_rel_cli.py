@@ -90,7 +90,7 @@ CASES = [
     ("data", "missing", lambda f: ["check", "cifar10", "--data-dir", f["missing"]], 1, "does not hold"),
     ("data", "missing", lambda f: ["check", "folder", "--data-dir", f["missing"]], 1, "does not exist"),
     ("data", "wrong type", lambda f: ["check", "folder", "--data-dir", f["txt"]], 1, "is not a directory"),
-    ("data", "wrong type", lambda f: ["grid", "nope", "--out", f["out"] / "g.png"], 1, "unknown dataset 'nope'"),
+    ("data", "wrong type", lambda f: ["grid", "nope", "--out", f["out"] / "g.png"], 1, "'nope' is neither a dataset"),
     ("data", "range", lambda f: ["grid", "toy-ring", "--num", "0"], 2, "--num"),
     ("toy", "range", lambda f: ["--kimg", "0"], 2, "--kimg"),
     ("evaluate", "missing", lambda f: [f["missing"]], 1, "no such run"),
