@@ -262,11 +262,11 @@ def test_a_link_to_the_parent_is_not_followed_and_is_named(tmp_path, capsys):
     (photos / "loop").symlink_to("..")
     files, labels, classes, left_out = folder.scan(photos)
     assert [p.name for p in files] == ["0.png", "1.png"] and labels is None
-    assert len(left_out) == 1 and "loop" in left_out[0] and "outside the folder" in left_out[0]
-    assert "2 images (unlabeled)" in check(DataConfig(name="folder", path=str(photos)))
-    assert "did not follow 1 symbolic link(s): loop" in check(DataConfig(name="folder", path=str(photos)))
+    assert left_out == [f"loop (a link leading outside the folder, to {tmp_path})"]
+    described = check(DataConfig(name="folder", path=str(photos)))
+    assert "2 images (unlabeled)" in described and "left out 1 path(s): loop (a link leading outside" in described
     assert len(_load(photos)) == 2
-    assert "did not follow 1 symbolic link(s): loop" in capsys.readouterr().err
+    assert "left out 1 path(s): loop (a link leading outside" in capsys.readouterr().err
 
 
 def test_a_link_loop_inside_reads_each_file_once(tmp_path):
@@ -278,7 +278,7 @@ def test_a_link_loop_inside_reads_each_file_once(tmp_path):
     files, labels, classes, left_out = folder.scan(photos)
     assert [str(p.relative_to(photos)) for p in files] == ["cats/a.png", "cats/deep/b.png"]
     assert classes == ["cats"] and sorted(s.split()[0] for s in left_out) == ["cats/deep/up", "cats/self"]
-    assert all("a folder read already" in s for s in left_out)
+    assert all("a link to a folder read already: cats" in s for s in left_out)
 
 
 def test_a_link_to_an_outside_file_is_not_read(tmp_path):
@@ -288,7 +288,7 @@ def test_a_link_to_an_outside_file_is_not_read(tmp_path):
     data = _load(photos)
     assert len(data) == 2 and data.x[:, 0].amax().item() < 200
     left_out = folder.scan(photos).left_out
-    assert len(left_out) == 1 and left_out[0].startswith("z.png (leads outside the folder")
+    assert len(left_out) == 1 and left_out[0].startswith("z.png (a link leading outside the folder")
 
 
 def test_links_inside_are_followed_once(tmp_path):
@@ -303,8 +303,8 @@ def test_links_inside_are_followed_once(tmp_path):
     files, labels, classes, left_out = folder.scan(photos)
     assert [str(p.relative_to(photos)) for p in files] == ["cats/a.png", "cats/more/c.png", "dogs/b.png"]
     assert labels == [0, 0, 1] and classes == ["cats", "dogs"]
-    assert sorted(left_out) == ["cats/alias.png (the same file as cats/a.png)",
-                                "dogs/cats (a folder read already: cats)", "dogs/gone.png (a broken link)"]
+    assert sorted(left_out) == ["cats/alias.png (a link to cats/a.png, read already)",
+                                "dogs/cats (a link to a folder read already: cats)", "dogs/gone.png (a broken link)"]
     assert len(_load(photos)) == 3
 
 
@@ -313,3 +313,20 @@ def test_a_linked_root_is_read(tmp_path):
     (tmp_path / "link").symlink_to(photos)
     assert [p.name for p in folder.scan(tmp_path / "link").files] == ["0.png", "1.png"]
     assert folder.scan(tmp_path / "link").left_out == []
+
+
+def test_a_sub_folder_that_cannot_be_read_is_left_out_and_named(tmp_path, monkeypatch):
+    photos = _photos(tmp_path)
+    (photos / "locked").mkdir()
+    real_iterdir = Path.iterdir
+
+    def iterdir(self):  # root ignores permission bits, so refuse as a non-root user would be refused
+        if self.name in ("locked", "photos-locked"):
+            raise PermissionError(13, "Permission denied", str(self))
+        return real_iterdir(self)
+    monkeypatch.setattr(Path, "iterdir", iterdir)
+    scanned = folder.scan(photos)
+    assert len(scanned.files) == 2 and scanned.left_out == ["locked/ (a folder that cannot be read: Permission denied)"]
+    (tmp_path / "photos-locked").mkdir()
+    with pytest.raises(DataError, match="cannot read the image folder .*Permission denied"):
+        folder.scan(tmp_path / "photos-locked")

@@ -134,7 +134,7 @@ def check(cfg: DataConfig) -> str:
     if cfg.name == "folder":
         files, labels, classes, left_out = folder.scan(cfg.path)
         kind = f"{len(classes)} classes" if labels is not None else "unlabeled"
-        note = f"; {folder.links_note(left_out)}" if left_out else ""
+        note = f"; {folder.left_out_note(left_out)}" if left_out else ""
         return f"folder: {len(files)} images ({kind}) in {Path(cfg.path).expanduser()}{note}"
     if cfg.name == "cifar10":
         return cifar.check(cfg.path, cfg.split)

@@ -21,7 +21,8 @@ skipped and counted instead, up to `max_bad_fraction` of the folder. Images that
 are converted (other modes: RGBA, CMYK, 16-bit, palette, ...) or resized (other
 sizes) are counted in a one-line note on stderr. Nor is the folder left:
 symbolic links are followed only to real paths inside it, each file read once,
-and the links not followed are named in the note.
+and the links not followed (and sub-folders that cannot be read) are named in
+the note.
 """
 
 from __future__ import annotations
@@ -65,8 +66,8 @@ def _is_image_file(p: Path) -> bool:
 
 class Scan(NamedTuple):
     """What `scan` found: files sorted (by class, then path), labels per file or None for an
-    unlabeled folder, the sorted class names, and the symbolic links it did not follow,
-    each as "name (why)"."""
+    unlabeled folder, the sorted class names, and what it left out (symbolic links not
+    followed, folders it cannot read), each as "name (why)"."""
     files: list[Path]
     labels: list[int] | None
     classes: list[str]
@@ -80,7 +81,8 @@ def _walk(root: Path) -> tuple[list[Path], list[str]]:
     must not pull in the parent tree, nor a loop read the same files again and again. So
     the plain tree (no symbolic links) is walked first, then the links met on the way, each
     followed only if its real path is inside `root`'s and was not read already; a file's
-    plain path thus wins over any link to it. Returns (paths as found, links left out).
+    plain path thus wins over any link to it. A sub-folder that cannot be listed is left
+    out, not fatal. Returns (paths as found, what was left out).
     """
     real_root = root.resolve()
     found: dict[Path, Path] = {}  # real path -> path as found
@@ -93,7 +95,15 @@ def _walk(root: Path) -> tuple[list[Path], list[str]]:
         stack = [(top, real_top)]
         while stack:
             d, real_d = stack.pop()
-            for p in d.iterdir():
+            try:
+                entries = list(d.iterdir())
+            except OSError as e:
+                if d == root:
+                    raise DataError(f"data.path: cannot read the image folder {str(root)!r} "
+                                    f"({e.strerror or e})") from None
+                left_out.append(f"{d.relative_to(root)}/ (a folder that cannot be read: {e.strerror or e})")
+                continue
+            for p in entries:
                 # Hidden entries are skipped at the top level (".git", ".Trash") and hidden
                 # files everywhere (see _is_image_file).
                 if d == root and p.name.startswith("."):
@@ -121,13 +131,13 @@ def _walk(root: Path) -> tuple[list[Path], list[str]]:
         if not is_dir and (link.suffix.lower() not in EXTENSIONS or link.name.startswith(".")):
             continue  # not an image by its name: ignored like any such file
         if not real.is_relative_to(real_root):
-            left_out.append(f"{name} (leads outside the folder, to {real})")
+            left_out.append(f"{name} (a link leading outside the folder, to {real})")
         elif is_dir and real in seen_dirs:
-            left_out.append(f"{name} (a folder read already: {real.relative_to(real_root)})")
+            left_out.append(f"{name} (a link to a folder read already: {real.relative_to(real_root)})")
         elif is_dir:
             walk(link, real)
         elif real in found:
-            left_out.append(f"{name} (the same file as {found[real].relative_to(root)})")
+            left_out.append(f"{name} (a link to {found[real].relative_to(root)}, read already)")
         elif real.is_file():
             found[real] = link
     return list(found.values()), left_out
@@ -179,9 +189,9 @@ def _named(items: list[str]) -> str:
     return f"{'; '.join(items[:_NAMED])}{more}"
 
 
-def links_note(left_out: list[str]) -> str:
-    """The one-line note on symbolic links not followed ("" when there are none)."""
-    return f"did not follow {len(left_out)} symbolic link(s): {_named(left_out)}" if left_out else ""
+def left_out_note(left_out: list[str]) -> str:
+    """The one-line note on what `scan` left out ("" when nothing)."""
+    return f"left out {len(left_out)} path(s): {_named(left_out)}" if left_out else ""
 
 
 @contextlib.contextmanager
@@ -307,7 +317,7 @@ def load_folder(path: str | Path, channels: int, resolution: int, limit: int = 0
     if resized:
         notes.append(f"resized/cropped {resized} image(s) to {resolution}x{resolution}")
     if left_out:
-        notes.append(links_note(left_out))
+        notes.append(left_out_note(left_out))
     if bad:
         named = _named(bad)
         fraction = len(bad) / len(files)
