@@ -165,7 +165,8 @@ def test_sample_refuses_a_grid_pillow_cannot_open_before_sampling(run, tmp_path,
 
 def test_sample_says_numpy_array(run, tmp_path, capsys):
     assert main(["sample", str(run), "--num", "8", "--out", str(tmp_path / "a.npy")]) == 0
-    assert capsys.readouterr().out.strip() == f"wrote a numpy array uint8 (8, 1, 28, 28) (seed 0) to {tmp_path / 'a.npy'}"
+    expected = f"wrote a numpy array uint8 (8, 1, 28, 28) (seed 0) to {tmp_path / 'a.npy'}"
+    assert capsys.readouterr().out.strip() == expected
 
 
 def test_sample_into_a_read_only_place_is_one_line_naming_it(run, tmp_path, capsys, monkeypatch):
@@ -175,7 +176,8 @@ def test_sample_into_a_read_only_place_is_one_line_naming_it(run, tmp_path, caps
     real_open = os.open
 
     def open_(path, flags, *a, **k):  # as on a read-only file system: root ignores permission bits
-        if tmp_path in (Path(os.fsdecode(path)), Path(os.fsdecode(path)).parent) and flags & (os.O_WRONLY | os.O_RDWR | os.O_CREAT):
+        p = Path(os.fsdecode(path))
+        if tmp_path in (p, p.parent) and flags & (os.O_WRONLY | os.O_RDWR | os.O_CREAT):
             raise OSError(errno.EROFS, os.strerror(errno.EROFS), os.fsdecode(path))
         return real_open(path, flags, *a, **k)
     monkeypatch.setattr(os, "open", open_)
@@ -276,7 +278,8 @@ def _photos(folder, n=5, size=(40, 30)):
 
 def test_data_takes_a_folder_like_train(tmp_path, capsys):
     photos = _photos(tmp_path / "photos")
-    for argv in (["check", str(photos)], ["check", "--data", str(photos)], ["check", "folder", "--data-dir", str(photos)]):
+    for argv in (["check", str(photos)], ["check", "--data", str(photos)],
+                 ["check", "folder", "--data-dir", str(photos)]):
         assert main(["data", *argv]) == 0
         out = capsys.readouterr().out
         assert "5 images (unlabeled)" in out and "grey 1x28x28" in out
@@ -304,7 +307,8 @@ def test_data_grid_draws_what_a_run_reads(tmp_path, capsys):
 
 
 def test_data_grid_refuses_what_it_cannot_write(tiny_idx_dir, tmp_path, capsys):
-    assert main(["data", "grid", "fashion-mnist", "--data-dir", str(tiny_idx_dir), "--out", str(tmp_path / "r.jpg")]) == 1
+    assert main(["data", "grid", "fashion-mnist", "--data-dir", str(tiny_idx_dir),
+                 "--out", str(tmp_path / "r.jpg")]) == 1
     assert "writes a PNG" in err_line(capsys)
     assert main(["data", "grid", "fashion-mnist", "--data-dir", str(tiny_idx_dir), "--num", "200000",
                  "--out", str(tmp_path / "big.png")]) == 1
