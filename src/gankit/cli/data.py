@@ -31,8 +31,8 @@ def add_parser(sub, name: str) -> argparse.ArgumentParser:
                               "  gankit data grid fashion-mnist --num 64 --out real.png")
     p.add_argument("action", choices=["check", "grid"], help="what to do")
     p.add_argument("name", nargs="?", metavar="NAME_OR_PATH",
-                   help="a dataset name (fashion-mnist, mnist, toy-ring, ...) or a folder of images; "
-                        "the same as --data (default: the preset's or config's dataset)")
+                   help="a dataset name (fashion-mnist, mnist, toy-ring, ...) or a folder of images, right "
+                        "after check/grid; the same as --data (default: the preset's or config's dataset)")
     src = p.add_mutually_exclusive_group()
     src.add_argument("--preset", choices=presets, metavar="NAME",
                      help=f"read the data of a preset: {', '.join(presets)} (default: {DEFAULT_PRESET})")
@@ -41,7 +41,7 @@ def add_parser(sub, name: str) -> argparse.ArgumentParser:
     p.add_argument("--set", action="append", default=[], metavar="data.FIELD=VALUE", dest="overrides",
                    help="override a data field as train does, e.g. --set data.channels=3 (repeatable)")
     p.add_argument("--num", type=positive_int, default=64, help="images in the grid (default: 64)")
-    p.add_argument("--out", default="real.png", help="grid PNG path (default: real.png)")
+    p.add_argument("--out", default="real.png", help="grid PNG path, ending in .png (default: real.png)")
     return p
 
 
