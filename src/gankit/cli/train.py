@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import signal
 from pathlib import Path
 
 from gankit import config as config_mod
@@ -97,14 +98,21 @@ def run(args) -> int:
     if args.print_config:
         print(cfg.dumps(), end="")
         return 0
-    from gankit.training.loop import train
+    from gankit.training.loop import TrainingInterrupted, train
     for flag, given in (("--allow-inexact-resume", args.allow_inexact_resume),
                         ("--allow-config-change", args.allow_config_change)):
         if given and not args.resume:
             raise config_mod.ConfigError(f"{flag}: only means something with --resume RUN_DIR")
     if args.overwrite and args.resume:
         raise config_mod.ConfigError("--overwrite: cannot be combined with --resume (which continues the run)")
-    run_dir = train(cfg, resume=bool(args.resume), overwrite=args.overwrite, progress=not args.no_progress,
-                    allow_inexact=args.allow_inexact_resume, allow_config_change=args.allow_config_change)
+    try:
+        run_dir = train(cfg, resume=bool(args.resume), overwrite=args.overwrite, progress=not args.no_progress,
+                        allow_inexact=args.allow_inexact_resume, allow_config_change=args.allow_config_change)
+    except TrainingInterrupted:
+        # The stop is honoured and what it saves is saved: one more Ctrl-C while the process
+        # exits (torch's finalizers take a while) must not end it in a traceback.
+        for s in (signal.SIGINT, signal.SIGTERM):
+            signal.signal(s, signal.SIG_IGN)
+        raise
     print(f"done: {run_dir}  (samples in {run_dir / 'samples'}, generator in {run_dir / 'generator'})")
     return 0
