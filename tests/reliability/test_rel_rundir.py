@@ -50,6 +50,10 @@ def test_overwrite_refuses_a_folder_that_is_not_a_run(tmp_path, cfg_for, capsys)
         assert "choose another --out" in err
     assert (proj / "src" / "main.py").read_text() == "code\n"
     assert sorted(p.name for p in proj.iterdir()) == ["src"]  # not even a lock file was left
+    (proj / "config.toml").write_text(cfg.dumps())  # the user's own config beside their code
+    assert main(["train", "--resume", str(proj), "--no-progress"]) == 1
+    assert "nothing to resume (it holds no gankit run)" in _err(capsys)
+    assert sorted(p.name for p in proj.iterdir()) == ["config.toml", "src"]
     # the advice: another --out
     assert _train_cli(cfg, tmp_path, "--out", tmp_path / "elsewhere") == 0
     capsys.readouterr()
@@ -211,6 +215,9 @@ def test_resume_refuses_a_game_change_unless_allowed(tmp_path, cfg_for, capsys):
     assert "--allow-config-change" in err
     assert (run / "config.toml").read_text() == config_before
     assert (run / "generator" / "config.json").read_text() == generator_before
+    # the advice's other way: a new run from the stored config with the change
+    assert main(["train", "--config", str(run / "config.toml"), "--out", str(tmp_path / "new"), "--kimg", "0.032",
+                 "--set", "loss.name=lsgan", "--no-progress"]) == 0
     # a longer budget is no change of the game
     assert main(["train", "--resume", str(run), "--kimg", "0.064", "--no-progress"]) == 0
     assert "config changed on resume: train.kimg 0.024 -> 0.064" in capsys.readouterr().out

@@ -19,7 +19,7 @@ import shutil
 from pathlib import Path
 
 from gankit.config import ConfigError
-from gankit.io.checkpoint import complete_checkpoints
+from gankit.io.checkpoint import CheckpointError, complete_checkpoints
 
 LOCK_NAME = ".gankit.lock"
 RUN_ENTRIES = ("config.toml", "metrics.jsonl", "samples", "checkpoints", "generator", "generator-best",
@@ -132,11 +132,14 @@ class RunLock:
 
 def check_usable(run_dir: Path, resume: bool, overwrite: bool) -> None:
     """Refuse, before anything is created or locked, a folder training must not write to:
-    one holding files that are not a gankit run (whatever the flags: gankit deletes only its own)."""
+    one holding files that are not a gankit run (whatever the flags: gankit deletes only its own),
+    or, to resume, one that is not a run at all."""
     if run_dir.exists() and not run_dir.is_dir():
         raise RunDirError(f"out: {run_dir} is a file, not a folder; choose another --out")
-    if resume or not run_dir.is_dir() or is_run(run_dir):
+    if not run_dir.is_dir() or is_run(run_dir):
         return
+    if resume:  # refused here, before the lock would leave its file among the user's
+        raise CheckpointError(f"{run_dir}: nothing to resume (it holds no gankit run)")
     _, others = run_entries(run_dir)
     if others:
         raise RunDirError(f"out: {run_dir} is not empty and is not a gankit run (it holds {_describe(others)}); "
