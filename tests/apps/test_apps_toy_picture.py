@@ -36,6 +36,7 @@ def test_a_short_picture_prints_no_line_per_moment(tmp_path, capsys):
     (["--moments", str(MAX_MOMENTS + 1)], f"--moments: need 2 to {MAX_MOMENTS}"),
     (["--moments", "1000", "--kimg", "5"], f"--moments: need 2 to {MAX_MOMENTS}"),
     (["--kimg", "0.5", "--moments", "3"], "--kimg: 0.5 kimg in 3 moments is under one batch (256 images)"),
+    (["--kimg", "1e308"], "--kimg: need more than 0 and at most 100,000, got 1e+308"),
     (["--set", "train.minutes=1"], "--set train.minutes: gankit toy sets it itself; use --kimg instead"),
     (["--set", "train.epochs=2"], "--set train.epochs: gankit toy sets it itself; use --kimg instead"),
     (["--set", "train.kimg=9"], "--set train.kimg: gankit toy sets it itself; use --kimg instead"),
@@ -54,4 +55,5 @@ def test_what_the_picture_would_ignore_or_cannot_draw_is_refused_before_writing(
 def test_the_cli_states_the_apps_limits():
     from gankit.apps import toy_picture
     from gankit.cli import toy
-    assert (toy.MAX_MOMENTS, toy.FRAME_WIDTH) == (toy_picture.MAX_MOMENTS, toy_picture.FRAME_WIDTH)
+    assert (toy.MAX_MOMENTS, toy.FRAME_WIDTH, toy.MAX_KIMG) == \
+        (toy_picture.MAX_MOMENTS, toy_picture.FRAME_WIDTH, toy_picture.MAX_KIMG)

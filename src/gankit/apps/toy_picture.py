@@ -26,7 +26,7 @@ from gankit.io.files import write_bytes_atomic
 from gankit.io.generator import load_state_strict
 from gankit.io.images import save_gif
 from gankit.models import build
-from gankit.training.loop import train
+from gankit.training.loop import preflight, train
 
 
 def _pyplot():
@@ -80,6 +80,10 @@ image no viewer shows whole, and each moment is a training restart (seconds of s
 
 FRAME_WIDTH = 320  # px: a 4 x 3 inch figure at 80 dpi (see _frame)
 
+MAX_KIMG = 100_000.0
+"""Training length at most (10**8 images, hours on a CPU; the picture settles by 150 kimg). Without a bound,
+a finite but huge --kimg like 1e308 overflowed to infinity inside training and ended in a traceback."""
+
 CONTROLLED = {"out": "--out", "train.seed": "--seed", "train.kimg": "--kimg", "train.minutes": "--kimg",
               "train.epochs": "--kimg"}
 """Config fields the picture sets itself (to each moment's budget, --seed and --out/run), with the
@@ -130,6 +134,8 @@ def toy_picture(out_dir: str | Path, kimg: float = 150.0, moments: int = 6, seed
     final_d_mean is the mean of D(x) over the data's +-3 std range at the end.
     `progress` shows one bar over the moments.
     """
+    if not 0 < kimg <= MAX_KIMG:
+        raise ValueError(f"--kimg: need more than 0 and at most {MAX_KIMG:,.0f}, got {kimg}")
     if not 2 <= moments <= MAX_MOMENTS:
         raise ValueError(f"--moments: need 2 to {MAX_MOMENTS} (each frame is {FRAME_WIDTH} px wide), got {moments}")
     check_overrides(overrides)
@@ -151,6 +157,11 @@ def toy_picture(out_dir: str | Path, kimg: float = 150.0, moments: int = 6, seed
     if run_dir.is_dir() and any(run_dir.iterdir()) and not overwrite:
         raise ValueError(f"--out: {out_dir} already holds a toy run; pass --overwrite to replace it")
     plt = _pyplot()
+    preflight(cfg)  # model vs data and the like, before the progress bar starts
+    try:
+        out_dir.mkdir(parents=True, exist_ok=True)
+    except OSError as e:
+        raise ValueError(f"--out: cannot create {out_dir} ({e.strerror or e})") from None
     xs = torch.linspace(GAUSSIAN_MEAN - 5 * GAUSSIAN_STD, GAUSSIAN_MEAN + 5 * GAUSSIAN_STD, 200)
     p_data = np.exp(-0.5 * ((xs.numpy() - GAUSSIAN_MEAN) / GAUSSIAN_STD) ** 2) / (GAUSSIAN_STD * math.sqrt(2 * math.pi))
     frames = []

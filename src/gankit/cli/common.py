@@ -23,6 +23,18 @@ def nonnegative_int(text: str) -> int:
     return _int_at_least(text, 0, "an integer >= 0")
 
 
+MAX_THREADS = 1024
+"""CPU threads a verb may ask torch for: more than any CPU has; 100000 crashed torch (a segfault, no message)."""
+
+
+def thread_count(text: str) -> int:
+    """--threads: 0 (torch's default) to MAX_THREADS."""
+    value = _int_at_least(text, 0, f"a thread count in [0, {MAX_THREADS}]")
+    if value > MAX_THREADS:
+        raise argparse.ArgumentTypeError(f"expected a thread count in [0, {MAX_THREADS}], got {text!r}")
+    return value
+
+
 def positive_float(text: str) -> float:
     try:
         value = float(text)

@@ -5,7 +5,7 @@ from __future__ import annotations
 import argparse
 import textwrap
 
-from gankit.cli.common import nonnegative_int, positive_int
+from gankit.cli.common import positive_int, thread_count
 
 
 def add_parser(sub, name: str) -> argparse.ArgumentParser:
@@ -29,14 +29,19 @@ def add_parser(sub, name: str) -> argparse.ArgumentParser:
                         "(default: fashion-mnist)")
     p.add_argument("--data-dir", metavar="DIR", default="", help="where the dataset files are")
     p.add_argument("--resolution", type=positive_int, default=28,
-                   help="image size the classifier works at: the resolution of the runs to evaluate (default: 28)")
+                   help="image size the classifier works at: the resolution of the runs to evaluate, >= 4 as "
+                        "data.resolution (default: 28)")
     p.add_argument("--channels", type=int, choices=[1, 3], default=1, help="1 (grey) or 3 (RGB) (default: 1)")
     p.add_argument("--force", action="store_true", help="fit again even if a classifier is cached")
-    p.add_argument("--threads", type=nonnegative_int, default=1,
+    p.add_argument("--threads", type=thread_count, default=1,
                    help="CPU threads for the fit; 0 = torch's default (default: 1, the fastest on a 2-core "
                         "CPU: the network's small ops lose to threading overhead)")
     p.add_argument("--no-progress", action="store_true", help="no progress bar")
     return p
+
+
+FIT_ONLY = {"data": "fashion-mnist", "data_dir": "", "resolution": 28, "channels": 1, "force": False}
+"""Options of `fit` with their defaults: `list` shows every cached classifier and would ignore them."""
 
 
 def _data_cfg(args):
@@ -45,6 +50,8 @@ def _data_cfg(args):
     from gankit.config import DataConfig
     from gankit.data import DATASETS, DataError
     from gankit.data.toy import DIMS
+    if args.resolution < 4:  # data.resolution's rule: no run to evaluate has a smaller one
+        raise DataError(f"--resolution: must be >= 4, got {args.resolution}")
     if args.data in DIMS:
         raise DataError(f"--data: {args.data} is toy data; it is scored by modes, with no feature extractor")
     if args.data in DATASETS:
@@ -57,6 +64,10 @@ def _data_cfg(args):
 def run(args) -> int:
     from gankit.evaluation.classifier import cached_classifiers, classifier_dir, fit_classifier
     if args.action == "list":
+        given = [k for k, default in FIT_ONLY.items() if getattr(args, k) != default]
+        if given:
+            raise ValueError(f"--{given[0].replace('_', '-')}: `features list` shows every cached classifier; "
+                             f"it takes no {', '.join('--' + k.replace('_', '-') for k in given)}")
         found = cached_classifiers()
         if not found:
             print("no domain classifiers cached yet (run `gankit features fit --data NAME`)")

@@ -6,7 +6,8 @@ import argparse
 
 from gankit.cli.common import positive_float, positive_int, seed
 
-MAX_MOMENTS, FRAME_WIDTH = 12, 320  # gankit.apps.toy_picture's (not imported: it pulls in torch for --help)
+MAX_MOMENTS, FRAME_WIDTH, MAX_KIMG = 12, 320, 100_000  # gankit.apps.toy_picture's (not imported: it pulls in
+# torch, and every verb's parser is built for any --help)
 
 
 def add_parser(sub, name: str) -> argparse.ArgumentParser:
@@ -19,8 +20,8 @@ def add_parser(sub, name: str) -> argparse.ArgumentParser:
         epilog="example:\n  gankit toy --out runs/toy-picture --kimg 150 --moments 6")
     p.add_argument("--out", default="runs/toy-picture", help="output folder (default: runs/toy-picture)")
     p.add_argument("--kimg", type=positive_float, default=150.0,
-                   help="training length in thousands of images; at least one batch (256) per moment "
-                        "(default: 150)")
+                   help=f"training length in thousands of images, at most {MAX_KIMG:,}; at least one batch "
+                        f"(256) per moment (default: 150)")
     p.add_argument("--moments", type=positive_int, default=6,
                    help=f"frames over training, 2 to {MAX_MOMENTS} (each {FRAME_WIDTH} px wide in the strip; "
                         f"default: 6)")
