@@ -25,6 +25,9 @@ def test_a_null_loss_is_kept_as_missing_and_nan_reads_as_null(tmp_path, capsys):
     records = read_metrics(tmp_path)
     assert [r["loss_d"] for r in records[:1]] == [None] and records[0]["loss_g"] == 0.69
     assert records[1] == {"step": 4, "images": 64, "loss_g": None}
+    with open(tmp_path / "metrics.jsonl", "a") as f:  # an int no float holds: readers divide and plot it
+        f.write('{"step": 5, "images": 1%s, "loss_d": -1%s}\n' % ("0" * 400, "0" * 400))
+    assert read_metrics(tmp_path)[2] == {"step": 5, "images": None, "loss_d": None}
     assert capsys.readouterr().err == ""
 
 
@@ -38,6 +41,7 @@ def test_a_null_loss_is_kept_as_missing_and_nan_reads_as_null(tmp_path, capsys):
     ('{"images": 5, "alarm": "boom"}', "malformed alarm"),
     ('{"images": 5, "alarm": {"kind": 3, "message": "m"}}', "malformed alarm"),
     ('{"images": 5, "alarm": {"kind": "d_wins", "images": "many"}}', "malformed alarm"),
+    ('{"images": 5, "alarm": {"kind": "d_wins", "images": 1%s}}' % ("0" * 400), "malformed alarm"),
     ("{not json", "not JSON"),
     ("[" * 100_000, "not JSON"),  # nested too deeply for the json module
 ])

@@ -63,6 +63,14 @@ def _is_number(v) -> bool:
     return isinstance(v, (int, float)) and not isinstance(v, bool)
 
 
+def _finite(v) -> bool:
+    """A number readers can do float arithmetic on (json reads 1 followed by 400 zeros as an int)."""
+    try:
+        return math.isfinite(v)
+    except OverflowError:
+        return False
+
+
 def _checked(record) -> tuple[dict | None, str]:
     """(record with non-finite numbers as None, "") for a line readers can use, else (None, why not).
 
@@ -73,15 +81,16 @@ def _checked(record) -> tuple[dict | None, str]:
         return None, "not a JSON object"
     out = {}
     for key, v in record.items():
-        if isinstance(v, float) and not math.isfinite(v):
-            v = None  # NaN/Infinity (Python's json reads them): the same as the writer's null
+        if _is_number(v) and not _finite(v):
+            v = None  # NaN/Infinity (Python's json reads them), or an integer past float: as the writer's null
         if key in NUMERIC_KEYS and v is not None and not _is_number(v):
             return None, f"{key} is not a number"
         out[key] = v
     alarm = out.get("alarm")
     if "alarm" in out and not (isinstance(alarm, dict) and all(isinstance(alarm.get(k, ""), str) for k in
                                                                ("kind", "message", "suggestion"))
-                               and all(_is_number(alarm.get(k, 0)) for k in ("images", "step"))):
+                               and all(_is_number(alarm.get(k, 0)) and _finite(alarm.get(k, 0))
+                                       for k in ("images", "step"))):
         return None, "malformed alarm"
     return out, ""
 
