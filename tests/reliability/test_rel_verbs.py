@@ -39,6 +39,12 @@ def _append(run: Path, text: str) -> None:
         f.write(text + "\n")
 
 
+def _edit_json(path: Path, edit) -> None:
+    meta = json.loads(path.read_text())
+    edit(meta)
+    path.write_text(json.dumps(meta))
+
+
 def _ckpt(run: Path) -> Path:
     return sorted((run / "checkpoints").iterdir())[-1]
 
@@ -66,6 +72,9 @@ def g(tmp_path_factory, tiny_run, tiny_idx_dir):
         "ckpt_state": lambda r: (_ckpt(r) / "state.pt").write_bytes(b"junk"),
         "ckpt_manifest": lambda r: (_ckpt(r) / "manifest.json").write_text("{"),
         "gen_config": lambda r: (r / "generator" / "config.json").write_text("[1"),
+        "gen_no_config": lambda r: _edit_json(r / "generator" / "config.json", lambda m: m.pop("config")),
+        "gen_odd_config": lambda r: _edit_json(r / "generator" / "config.json",
+                                               lambda m: m.update(config=[1], kind="x", images_seen="lots")),
         "cfg_toml": lambda r: (r / "config.toml").write_text("[train\nbatch = "),
         "cfg_bytes": lambda r: (r / "config.toml").write_bytes(b"\xff\xfe\x00garbage"),
         "cfg_folder": lambda r: ((r / "config.toml").unlink(), (r / "config.toml").mkdir()),
@@ -109,6 +118,10 @@ CASES = [
     ("evaluate", "a run's checkpoints/ folder", ["{base}/run/checkpoints"], 1, "not a gankit run", ()),
     ("evaluate", "damaged checkpoint, no generator", ["{base}/bad/no_gen_ckpt_state"], 1, "no complete checkpoint", ()),
     ("evaluate", "damaged generator config.json", ["{base}/bad/gen_config"], 1, "config.json is unreadable", ()),
+    pytest.param("evaluate", "generator config.json without its config", ["{base}/bad/gen_no_config/generator"], 1,
+                 "config.json", (), marks=pytest.mark.xfail(
+                     reason="io/generator.py load_generator: meta['config'] unchecked, KeyError traceback",
+                     strict=False)),
     ("evaluate", "unknown metric", ["{base}/ring", "--metrics", "nope"], 1, "unknown metric 'nope'", ()),
     ("evaluate", "image metric on toy data", ["{base}/ring", "--metrics", "fid"], 1, "unknown metric 'fid'", ()),
     ("evaluate", "toy metric on images", ["{base}/run", "--metrics", "modes"], 1, "unknown metric 'modes'", ()),
@@ -177,6 +190,8 @@ CASES = [
     ("info", "checkpoint with a bad manifest", ["{base}/bad/ckpt_manifest/checkpoints/step_000000008"], 1,
      "manifest.json is unreadable", ()),
     ("info", "damaged generator config.json", ["{base}/bad/gen_config/generator"], 1, "config.json is unreadable", ()),
+    ("info", "generator config.json of odd types (was a traceback)", ["{base}/bad/gen_odd_config/generator"], 0,
+     "trained   lots images", ()),
     ("info", "config.toml not TOML", ["{base}/bad/cfg_toml"], 1, "config.toml: not valid TOML", ()),
     ("info", "config.toml not UTF-8", ["{base}/bad/cfg_bytes"], 1, "not a TOML text file", ()),
     ("info", "config.toml a folder", ["{base}/bad/cfg_folder"], 1, "not a gankit run", ()),

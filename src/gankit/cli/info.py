@@ -89,7 +89,8 @@ def _table(cfg: dict, key: str) -> dict:
 
 
 def _text(info: dict) -> str:
-    cfg = info.get("config") or {}
+    cfg = info.get("config")
+    cfg = cfg if isinstance(cfg, dict) else {}  # a generator's config.json can hold anything; --json shows it
     lines = [f"{info['kind']}: {info['path']}"]
     if cfg:
         d, m, t = _table(cfg, "data"), _table(cfg, "model"), _table(cfg, "train")
