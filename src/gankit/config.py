@@ -282,6 +282,15 @@ MAX_LR = 1.0
 MAX_GRID = 1024
 """Samples in one training grid at most: a bigger grid is an image no viewer opens."""
 
+MAX_RESOLUTION = 1024
+"""Image side at most: a bigger one does not fit a batch in memory on any machine gankit targets."""
+
+MAX_THREADS = 1024
+"""torch crashes (segfaults) on absurd thread counts such as 100000."""
+
+MAX_BUDGET = {"epochs": 1e7, "kimg": 1e9, "minutes": 1e7}
+"""Budgets at most (a trillion images, 19 years): beyond them the image counts overflow."""
+
 
 def _check_type(name: str, value, hint):
     """Return `value` coerced to `hint` (only int -> float is coerced), else raise.
@@ -445,7 +454,8 @@ def validate(cfg: Config) -> None:
     """Raise ConfigError for the first value that is out of range."""
     d, m, o, t = cfg.data, cfg.model, cfg.optim, cfg.train
     _require(d.split in ("train", "test"), "data.split", "must be 'train' or 'test'", d.split)
-    _require(d.resolution >= 4, "data.resolution", "must be >= 4", d.resolution)
+    _require(4 <= d.resolution <= MAX_RESOLUTION, "data.resolution", f"must be in [4, {MAX_RESOLUTION}]",
+             d.resolution)
     _require(d.channels in (1, 3), "data.channels", "must be 1 or 3", d.channels)
     _require(d.limit >= 0, "data.limit", "must be >= 0", d.limit)
     _require(d.toy_samples > 0, "data.toy_samples", "must be > 0", d.toy_samples)
@@ -465,6 +475,8 @@ def validate(cfg: Config) -> None:
     for name in ("epochs", "kimg", "minutes", "sample_every_kimg", "checkpoint_every_kimg",
                  "checkpoint_every_minutes"):
         _require(getattr(t, name) >= 0, f"train.{name}", "must be >= 0", getattr(t, name))
+    for name, most in MAX_BUDGET.items():
+        _require(getattr(t, name) <= most, f"train.{name}", f"must be <= {most:g}", getattr(t, name))
     budgets = [n for n in ("epochs", "kimg", "minutes") if getattr(t, n) > 0]
     _require(len(budgets) == 1, "train.epochs/kimg/minutes",
              "exactly one budget must be > 0", {n: getattr(t, n) for n in ("epochs", "kimg", "minutes")})
@@ -472,7 +484,8 @@ def validate(cfg: Config) -> None:
     _require(t.keep_checkpoints >= 2, "train.keep_checkpoints",
              "must be >= 2 (an older checkpoint to fall back on if the newest is damaged)", t.keep_checkpoints)
     _require(0 < t.grid_size <= MAX_GRID, "train.grid_size", f"must be in [1, {MAX_GRID}]", t.grid_size)
-    _require(t.threads >= 0, "train.threads", "must be >= 0", t.threads)
+    _require(0 <= t.threads <= MAX_THREADS, "train.threads", f"must be in [0, {MAX_THREADS}] (0 = automatic)",
+             t.threads)
     _require(t.device == "auto" or t.device == "cpu" or t.device.startswith("cuda"),
              "train.device", "must be auto, cpu, cuda or cuda:N", t.device)
     _require(bool(cfg.out), "out", "must be a directory path", cfg.out)

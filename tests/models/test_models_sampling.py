@@ -1,5 +1,6 @@
 """latents() and Generator.sample(): sample i of seed s is the same however it is produced."""
 
+import numpy as np
 import pytest
 import torch
 
@@ -24,7 +25,19 @@ def test_models_latents_seeds_and_chunks_differ():
     # chunk 1 of seed 0 must not be chunk 0 of seed 1 (as naive seed + chunk seeding would give)
     assert not torch.isclose(a[LATENT_CHUNK:], b[:LATENT_CHUNK]).any()
     assert not torch.isclose(a[:LATENT_CHUNK], a[LATENT_CHUNK:]).any()
-    assert torch.equal(latents(3, 8, -1), latents(3, 8, -1))
+
+
+
+@pytest.mark.parametrize("seed", [-1, 2**64, 1.5, True, "3"])
+def test_models_latents_refuse_seeds_they_would_fold(seed):
+    # seed % 2**64 made -1 and 2**64 - 1 (and 2**64 and 0) the same samples
+    with pytest.raises(ValueError, match="seed: expected an integer in"):
+        latents(3, 8, seed)
+
+
+def test_models_latents_take_the_whole_64_bit_range():
+    assert not torch.equal(latents(3, 8, 2**64 - 1), latents(3, 8, 0))
+    assert torch.equal(latents(3, 8, np.uint64(7)), latents(3, 8, 7))
 
 
 def test_models_latents_are_standard_normal():

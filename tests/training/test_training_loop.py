@@ -93,3 +93,12 @@ def test_resume_needs_a_checkpoint(tiny_cfg):
     from gankit.io.checkpoint import CheckpointError
     with pytest.raises(CheckpointError, match="nothing to resume"):
         train(tiny_cfg, resume=True, progress=False)
+
+
+def test_a_grid_no_viewer_opens_is_refused_before_anything_is_written(tmp_path):
+    # 1024 samples of 512 px make a 271-megapixel PNG; Pillow refuses to open over ~89
+    cfg = C.resolve(overrides=["data.resolution=512", "train.grid_size=1024", "train.kimg=1",
+                               f"out={tmp_path / 'run'}"])
+    with pytest.raises(ConfigError, match=r"train.grid_size: 1024 samples make grids too large: .*271 megapixels"):
+        train(cfg, progress=False)
+    assert not (tmp_path / "run").exists()

@@ -9,7 +9,7 @@ import numpy as np
 
 from gankit.data import to_uint8
 from gankit.io.files import write_bytes_atomic
-from gankit.io.images import (TOO_LARGE_HINT, check_size, grid_shape, plot_points, prepare_dir, save_grid,
+from gankit.io.images import (TOO_LARGE_HINT, check_size, grid_scale, grid_shape, plot_points, prepare_dir, save_grid,
                               save_image, save_png)
 from gankit.models import Generator
 
@@ -33,10 +33,6 @@ def output_kind(out: str | Path) -> str:
     if not suffix:
         return "folder"
     raise ValueError(f"--out {out}: unknown file extension {out.suffix!r}; --out takes {ACCEPTED}")
-
-
-def grid_scale(resolution: int) -> int:
-    return 2 if resolution <= 32 else 1  # 28 px tiles are hard to see
 
 
 def check_output(G: Generator, num: int, out: str | Path) -> str:

@@ -45,7 +45,7 @@ def _expected_errors() -> tuple[type[BaseException], ...]:
 def main(argv: list[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
-    from gankit.training.loop import TrainingInterrupted
+    from gankit.training.stop import TrainingInterrupted
     try:
         return args.handler(args) or 0
     except TrainingInterrupted as e:

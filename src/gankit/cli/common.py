@@ -23,12 +23,9 @@ def nonnegative_int(text: str) -> int:
     return _int_at_least(text, 0, "an integer >= 0")
 
 
-MAX_THREADS = 1024
-"""CPU threads a verb may ask torch for: more than any CPU has; 100000 crashed torch (a segfault, no message)."""
-
-
 def thread_count(text: str) -> int:
-    """--threads: 0 (torch's default) to MAX_THREADS."""
+    """--threads: 0 (torch's default) to config.MAX_THREADS (100000 crashed torch: a segfault, no message)."""
+    from gankit.config import MAX_THREADS
     value = _int_at_least(text, 0, f"a thread count in [0, {MAX_THREADS}]")
     if value > MAX_THREADS:
         raise argparse.ArgumentTypeError(f"expected a thread count in [0, {MAX_THREADS}], got {text!r}")

@@ -47,11 +47,11 @@ FIT_ONLY = {"data": "fashion-mnist", "data_dir": "", "resolution": 28, "channels
 def _data_cfg(args):
     from pathlib import Path
 
-    from gankit.config import DataConfig
+    from gankit.config import MAX_RESOLUTION, DataConfig
     from gankit.data import DATASETS, DataError
     from gankit.data.toy import DIMS
-    if args.resolution < 4:  # data.resolution's rule: no run to evaluate has a smaller one
-        raise DataError(f"--resolution: must be >= 4, got {args.resolution}")
+    if not 4 <= args.resolution <= MAX_RESOLUTION:  # data.resolution's rule: no run to evaluate is outside it
+        raise DataError(f"--resolution: must be in [4, {MAX_RESOLUTION}], got {args.resolution}")
     if args.data in DIMS:
         raise DataError(f"--data: {args.data} is toy data; it is scored by modes, with no feature extractor")
     if args.data in DATASETS:

@@ -98,7 +98,8 @@ def run(args) -> int:
     if args.print_config:
         print(cfg.dumps(), end="")
         return 0
-    from gankit.training.loop import TrainingInterrupted, train
+    from gankit.training.loop import train
+    from gankit.training.stop import TrainingInterrupted
     for flag, given in (("--allow-inexact-resume", args.allow_inexact_resume),
                         ("--allow-config-change", args.allow_config_change)):
         if given and not args.resume:

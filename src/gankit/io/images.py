@@ -53,6 +53,12 @@ def grid_shape(n: int, height: int, width: int, nrow: int | None = None, pad: in
     return rows * (height + pad) + pad, nrow * (width + pad) + pad
 
 
+def grid_scale(side: int) -> int:
+    """How much sample grids enlarge images of `side` pixels: 2x up to 32 px (28 px tiles are hard
+    to see), else 1x. Used by training's grids and `gankit sample` alike."""
+    return 2 if side <= 32 else 1
+
+
 def prepare_dir(path: str | Path) -> Path:
     """Create folder `path` (and its parents) and make sure files can be written in it, before
     anything is computed for it. Raises FileError naming the path (a read-only file system, no

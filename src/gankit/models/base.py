@@ -34,8 +34,8 @@ class ModelError(ValueError):
 
 def _chunk_seed(seed: int, chunk: int) -> int:
     # SeedSequence hashes (seed, chunk) so that neighbouring seeds and chunks give
-    # unrelated torch streams; it only takes non-negative ints, hence the modulo.
-    state = np.random.SeedSequence([seed % 2**64, chunk]).generate_state(1, dtype=np.uint64)
+    # unrelated torch streams.
+    state = np.random.SeedSequence([seed, chunk]).generate_state(1, dtype=np.uint64)
     return int(state[0])
 
 
@@ -44,8 +44,12 @@ def latents(n: int, z_dim: int, seed: int, start: int = 0) -> Tensor:
 
     Row i depends only on ``(seed, start + i, z_dim)``, never on n, the batch size
     or the device the caller later moves it to, so that sample i of seed s is the
-    same image however it is produced. Seeds are taken modulo 2**64.
+    same image however it is produced. Seeds are integers in [0, 2**64): never folded, so no two
+    seeds name the same samples (the CLI takes [0, 2**32), leaving room for derived seeds).
     """
+    if isinstance(seed, bool) or not isinstance(seed, (int, np.integer)) or not 0 <= seed < 2**64:
+        raise ValueError(f"seed: expected an integer in [0, 2**64), got {seed!r}")
+    seed = int(seed)
     if n < 0 or start < 0 or z_dim <= 0:
         raise ValueError(f"latents: need n >= 0, start >= 0, z_dim > 0, got n={n}, start={start}, z_dim={z_dim}")
     if n == 0:

@@ -4,7 +4,7 @@
                  resume if asked (or clear an old run's own files)
     loop         discriminator phase (k steps) -> generator phase -> bookkeeping
                  (metrics, sample grids, checkpoints), until the budget is spent
-    finish       final grid, checkpoint and the exported generator folder
+    finish       final checkpoint, the exported generator folder, final grid
 
 Progress is counted in real images shown to D (as in StyleGAN), so budgets,
 grids and checkpoints mean the same thing at any batch size.
@@ -16,9 +16,7 @@ import copy
 import dataclasses
 import math
 import random
-import signal
 import time
-from contextlib import contextmanager
 from pathlib import Path
 
 import numpy as np
@@ -32,7 +30,7 @@ from gankit.io import rundir
 from gankit.io.checkpoint import CheckpointError, complete_checkpoints, find_latest, load_checkpoint, save_checkpoint
 from gankit.io.files import write_text_atomic
 from gankit.io.generator import export_generator, load_state_strict
-from gankit.io.images import make_grid, plot_points, save_png
+from gankit.io.images import ImageTooLarge, check_size, grid_scale, grid_shape, make_grid, plot_points, save_png
 from gankit.io.logs import MetricsLog, drop_records_after
 from gankit.losses import LOSSES, make_loss
 from gankit.models import MODELS, build, check as check_model
@@ -41,20 +39,12 @@ from gankit.training.changes import config_changes, describe
 from gankit.training.ema import EMA
 from gankit.training.evaluate import TrainEvaluator, plan as plan_evaluation
 from gankit.training.regularize import Regularizers
+from gankit.training.stop import StopRequests, TrainingInterrupted
 from gankit.training.state import Batches, Counters, capture, make_optimizers, restore, select_device
 
 
 class TrainingDiverged(Exception):
     """Training produced non-finite values again after the allowed number of rollbacks."""
-
-
-class TrainingInterrupted(Exception):
-    """Training stopped on SIGINT/SIGTERM; `signum` tells which, `checkpoint` is the newest complete
-    checkpoint (None if there is none) and the message says what was and was not saved."""
-
-    def __init__(self, signum: int, checkpoint: Path | None, message: str | None = None):
-        super().__init__(message or f"interrupted by signal {signum}; state saved in {checkpoint}")
-        self.signum, self.checkpoint = signum, checkpoint
 
 
 def preflight(cfg: Config) -> str:
@@ -65,7 +55,15 @@ def preflight(cfg: Config) -> str:
                                   ("loss.name", cfg.loss.name, LOSSES)):
         if name not in registry:
             raise ConfigError(f"{field}: unknown {name!r} (known: {', '.join(sorted(registry))})")
-    check_model(cfg.model, sample_shape(cfg.data))
+    shape = sample_shape(cfg.data)
+    check_model(cfg.model, shape)
+    if len(shape) == 3:  # every fixed-seed grid must be a picture a viewer opens, known before training
+        height, width = grid_shape(cfg.train.grid_size, shape[-2], shape[-1])
+        scale = grid_scale(shape[-1])
+        try:
+            check_size(Path(cfg.out) / "samples", width * scale, height * scale, hint="lower it")
+        except ImageTooLarge as e:
+            raise ConfigError(f"train.grid_size: {cfg.train.grid_size} samples make grids too large: {e}") from None
     if cfg.eval.every_kimg or cfg.eval.every_minutes:
         plan_evaluation(cfg)
     try:
@@ -86,65 +84,6 @@ def _plan_run_dir(run_dir: Path, resume: bool, overwrite: bool) -> list[Path]:
         raise CheckpointError(f"{run_dir}: nothing to resume (no complete checkpoint: training stopped "
                               f"before its first one); {again}")
     return []
-
-
-class _StopNow(KeyboardInterrupt):
-    """A second SIGINT/SIGTERM: stop without finishing the step or saving it."""
-
-
-class _StopRequests:
-    """SIGINT/SIGTERM become a flag, so the current step finishes and a checkpoint is written.
-
-    A second signal means "stop now": it stops at once, except that a save under way is
-    finished first (`saving()`): cutting it would leave the state the user just asked to keep
-    half written. Either way the message says what the newest complete checkpoint is."""
-
-    def __init__(self, counters: Counters):
-        self.counters, self.signum, self.again, self._saving = counters, None, False, 0
-        self.saved: tuple[Path, int, int] | None = None  # newest complete checkpoint: (path, step, images)
-        self._previous = {}
-
-    def _handler(self, signum, frame):
-        if self.signum is None:
-            self.signum = signum
-            return
-        self.again = True
-        if not self._saving:
-            raise _StopNow
-
-    @contextmanager
-    def saving(self):
-        self._saving += 1  # a count: the final save nests a checkpoint inside checkpoint + export
-        try:
-            yield
-        finally:
-            self._saving -= 1
-        if self.again and not self._saving:
-            raise _StopNow
-
-    def __enter__(self) -> "_StopRequests":
-        try:
-            self._previous = {s: signal.signal(s, self._handler) for s in (signal.SIGINT, signal.SIGTERM)}
-        except ValueError:  # not the main thread: no signal handling
-            self._previous = {}
-        return self
-
-    def __exit__(self, kind, exc, tb) -> None:
-        for s, h in self._previous.items():
-            signal.signal(s, h)
-        if kind is not None and issubclass(kind, _StopNow):
-            step = self.counters.step
-            if self.saved is None:
-                what = (f"stopped without saving step {step:,}; no checkpoint was saved, so there is nothing "
-                        f"to resume: rerun the same command to start over")
-            else:
-                path, saved_step, images = self.saved
-                what = (f"stopped after saving step {step:,} in {path} ({images:,} images)" if saved_step == step
-                        else f"stopped without saving step {step:,}; newest complete checkpoint: {path} "
-                             f"(step {saved_step:,}, {images:,} images)")
-                what += f"; continue with gankit train --resume {path.parent.parent}"
-            raise TrainingInterrupted(self.signum or signal.SIGINT, self.saved and self.saved[0],
-                                      f"second interrupt: {what}") from None
 
 
 def train(cfg: Config, *, resume: bool = False, overwrite: bool = False, progress: bool = True,
@@ -191,7 +130,7 @@ def _train(cfg: Config, run_dir: Path, source: str, old_entries: list[Path], *, 
     G.to(device, memory_format=memory_format), D.to(device, memory_format=memory_format)
     opt_g, opt_d = make_optimizers(cfg, G, D)
     counters = Counters()
-    stop = _StopRequests(counters)
+    stop = StopRequests(counters)
     noise = torch.Generator(device).manual_seed(t.seed)
     reg = Regularizers(cfg, device)
     ema = EMA(G, cfg.model.ema_half_life_kimg) if cfg.model.ema_half_life_kimg > 0 else None
@@ -251,7 +190,7 @@ def _train(cfg: Config, run_dir: Path, source: str, old_entries: list[Path], *, 
         if data.is_image:
             images = to_uint8(G_show.sample(t.grid_size, seed=t.seed, device=device))
             grid = make_grid(images)
-            save_png(grid, run_dir / "samples" / name, scale=2 if data.x.shape[-1] <= 32 else 1)
+            save_png(grid, run_dir / "samples" / name, scale=grid_scale(data.x.shape[-1]))
         else:
             grid = plot_points(real_preview, G_show.sample(2048, seed=t.seed, device=device))
             save_png(grid, run_dir / "samples" / name)
@@ -417,7 +356,9 @@ def _train(cfg: Config, run_dir: Path, source: str, old_entries: list[Path], *, 
             evaluator.run(G_show, counters, log, generator_info())
         log.close()
         if stop.signum is not None:
-            raise TrainingInterrupted(stop.signum, ckpt)
+            raise TrainingInterrupted(stop.signum, ckpt, f"interrupted by signal {stop.signum}; state saved in {ckpt} "
+                                      f"(step {counters.step:,}, {counters.images:,} images); continue with "
+                                      f"gankit train --resume {run_dir}")
     return run_dir
 
 
