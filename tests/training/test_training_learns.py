@@ -27,9 +27,10 @@ def test_fits_a_1d_gaussian(tmp_path):
 
 @pytest.mark.slow
 def test_covers_the_8_gaussian_ring(tmp_path):
-    # The preset's long-horizon extras (EMA over 50 kimg, R1) pay off only over its full 1500 kimg;
-    # the plain MLP GAN already covers the ring in 300.
-    cfg, G = _train(tmp_path, "toy-ring", "train.kimg=300", "model.ema_half_life_kimg=0", "loss.r1_gamma=0")
+    # The preset's EMA (50 kimg half-life) pays off only over its full 1500 kimg, so it is off here.
+    # Its lazy R1 stays: without it the plain MLP GAN is at the mercy of the seed and the CPU's
+    # float rounding (on one AMD EPYC, seeds 0-3 covered 7, 8, 0 and 5 modes; with R1, 8 on each).
+    cfg, G = _train(tmp_path, "toy-ring", "train.kimg=300", "model.ema_half_life_kimg=0")
     centers, std = toy_modes(cfg.data.name)
     score = score_modes(G.sample(2500, seed=1), centers, std)
     assert score.modes_covered == 8          # VEEGAN/PacGAN rule: a high-quality sample nearest each mode
