@@ -54,7 +54,8 @@ def test_replaying_the_test_images_scores_exactly_the_floor(tiny_data_cfg, fitte
 
 def test_real_features_and_floors_are_cached(tiny_run, fitted, monkeypatch, eval_cache):
     first = evaluate(tiny_run, num=NUM)
-    assert len(list((eval_cache / "features" / "real").glob("*.npz"))) == 1
+    # The num-sized reference and floors, and the fixed k-NN manifold reference (evaluator.MANIFOLD_REF_NUM).
+    assert len(list((eval_cache / "features" / "real").glob("*.npz"))) == 2
 
     def no_data(*args, **kwargs):
         raise AssertionError("real data was read again")

@@ -42,7 +42,17 @@ from gankit.evaluation.toy import score_modes
 __all__ = ["evaluate", "IMAGE_METRICS", "TOY_METRICS", "DEFAULT_NUM", "DEFAULT_TOY_NUM"]
 
 MIN_NUM = 10  # k-NN radii need more than k=5 neighbours; covariances and KID subsets need a few rows
-CACHE_VERSION = 1
+KNN_MIN_NUM = 500
+"""Below this many samples the k-NN metrics are flagged: precision's sampling error passes ±0.02
+and coverage (real set = num) is estimated on balls too coarse to compare with larger runs."""
+MANIFOLD_REF_NUM = 10000
+"""Real train images whose k-NN balls define the real manifold for precision, recall and density,
+whatever --num is (fewer if the split is smaller). With the reference tied to --num, small N meant
+big balls and a different manifold at every N: a constant blob scored precision 1 at 1000, 0 at 5000."""
+PRUNE = 0.95
+"""Precision and recall drop each manifold's balls above this quantile of its radii: the
+largest balls belong to isolated real images and swallow off-data points (a grey square)."""
+CACHE_VERSION = 2  # 2: k-NN floors against the fixed manifold reference
 _MANIFOLD = ("precision", "recall", "density", "coverage")
 _CLASS_METRICS = ("is", "classes")
 
@@ -285,11 +295,26 @@ def _evaluate_images(G, data_cfg, metrics, num, extractor, seed, batch_size, dev
         mean, std = M.kid(feats, ref)
         fl = entry.floor("kid", lambda: {"kid": list(M.kid(held, ref))})
         res["kid"] = {"value": mean, "std": std, "floor": fl[0], "floor_std": fl[1]}
+    warnings = []
     if any(n in names for n in _MANIFOLD):
-        values = M.manifold_metrics(ref, feats)
+        # One fixed real manifold for precision/recall/density (N-independent); coverage keeps
+        # Naeem et al.'s equal sizes (its expectation depends on M / N), on the first num of it.
+        # (the num-sized reference already holds it when num reaches it or the split runs out)
+        man = entry if num >= MANIFOLD_REF_NUM or entry.meta["reference_num"] < num else _feature_entry(
+            ext, data_cfg, _Real(data_cfg, MANIFOLD_REF_NUM), MANIFOLD_REF_NUM, batch_size, device, progress)
+        man_ref = man.arrays["reference"][:MANIFOLD_REF_NUM]
+
+        def knn(x):
+            return M.manifold_metrics(man_ref, x, prune=PRUNE, coverage_real=ref)
+        values = knn(feats)
         for n in _MANIFOLD:
             if n in names:
-                res[n] = {"value": values[n], "floor": entry.floor(n, lambda: M.manifold_metrics(ref, held))}
+                res[n] = {"value": values[n], "floor": entry.floor(n, lambda: knn(held))}
+        man.save()
+        if num < KNN_MIN_NUM:
+            warnings.append(f"--num {num} is below {KNN_MIN_NUM}, the minimum for the k-NN metrics "
+                            f"(precision, recall, density, coverage): their sampling error is large "
+                            f"(precision ±{0.5 / math.sqrt(num):.2f} or more); use --num {KNN_MIN_NUM} or more")
     extra: dict = {}
     if wants_classes:
         model, meta = clf
@@ -318,7 +343,8 @@ def _evaluate_images(G, data_cfg, metrics, num, extractor, seed, batch_size, dev
     return {"kind": "images", "dataset": data_cfg.name, "extractor": ext.description,
             "feature_dim": int(feats.shape[1]), "num": num, "seed": seed,
             "reference_num": entry.meta["reference_num"], "floor_num": entry.meta["floor_num"],
-            "metrics": {n: res[n] for n in names}, **extra}
+            **({"manifold_reference_num": len(man_ref)} if any(n in names for n in _MANIFOLD) else {}),
+            "metrics": {n: res[n] for n in names}, "warnings": warnings, **extra}
 
 
 def _evaluate_toy(G, data_cfg, metrics, num, seed, device) -> dict:

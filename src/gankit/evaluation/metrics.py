@@ -262,7 +262,23 @@ def _check_k(k: int, name: str = "k") -> int:
     return int(k)
 
 
-def precision_recall(real, fake, k: int = 3, batch_rows: int | None = None) -> tuple[float, float]:
+def _prune(sq_radii: Tensor, prune: float | None) -> Tensor:
+    """Radii with the balls above the `prune` quantile removed (set to -1: they hold nothing).
+
+    The largest k-NN balls sit on isolated samples (outliers), and off-data
+    points (a grey square, a blob) fall into them: Kynkaanniemi et al.'s
+    reference code offers the same pruning (`clamp_to_percentile`).
+    """
+    if prune is None:
+        return sq_radii
+    if not 0.0 < prune <= 1.0:
+        raise ValueError(f"prune must be in (0, 1], got {prune}")
+    cut = torch.quantile(sq_radii, prune)
+    return torch.where(sq_radii <= cut, sq_radii, torch.full_like(sq_radii, -1.0))
+
+
+def precision_recall(real, fake, k: int = 3, batch_rows: int | None = None,
+                     prune: float | None = None) -> tuple[float, float]:
     """Improved precision and recall (Kynkaanniemi, Karras, Laine, Lehtinen & Aila 2019, NeurIPS).
 
     real: (N, F) and fake: (M, F) features. Each set's manifold is the union of
@@ -270,16 +286,16 @@ def precision_recall(real, fake, k: int = 3, batch_rows: int | None = None) -> t
     nearest other sample of the same set (closed balls).
       precision = fraction of fake samples inside the real manifold (fidelity)
       recall    = fraction of real samples inside the fake manifold (diversity)
-    Distances are computed in float64 in row chunks of about 64 MiB
+    prune: if given (e.g. 0.95), each manifold drops its balls with radius
+    above that quantile of its radii (outlier balls; see `_prune`).
+    The real manifold's balls shrink as N grows, so precision is only
+    comparable at the same N (real); fix N and vary M freely.
+    Distances are computed in float64 in row chunks of about 2 MiB
     (`batch_rows` overrides the chunk height), so 10k x 10k runs in seconds on
     a CPU. Torch inputs stay on their device.
     """
-    k = _check_k(k)
-    r, f = _pair(real, fake)
-    r_real = _knn_sq_radii(r, (k,), batch_rows)[k]
-    r_fake = _knn_sq_radii(f, (k,), batch_rows)[k]
-    [(fake_in_real, _)], real_in_fake = _ball_stats(r, f, [r_real], r_fake, batch_rows)
-    return float((fake_in_real > 0).double().mean()), float(real_in_fake.double().mean())
+    out = manifold_metrics(real, fake, k_pr=k, k_dc=k, batch_rows=batch_rows, prune=prune)
+    return out["precision"], out["recall"]
 
 
 def density_coverage(real, fake, k: int = 5, batch_rows: int | None = None) -> tuple[float, float]:
@@ -290,7 +306,8 @@ def density_coverage(real, fake, k: int = 5, batch_rows: int | None = None) -> t
       density  = (1 / (k M)) sum_j #{i : fake_j in B(x_i, r_i)}
                  (fidelity; about 1 when p_g = p_data, unbounded above)
       coverage = (1 / N) #{i : B(x_i, r_i) contains some fake_j}
-                 (diversity; about 1 - 2^-k, 0.97 for k=5, when p_g = p_data)
+                 (diversity; about 1 - 2^-k, 0.97 for k=5, when p_g = p_data
+                 and M = N: coverage grows with M / N, so use M = N)
     Only the real manifold is estimated, which makes both robust to fake
     outliers. Same chunking as `precision_recall`.
     """
@@ -301,18 +318,28 @@ def density_coverage(real, fake, k: int = 5, batch_rows: int | None = None) -> t
     return float(fake_in_real.double().sum()) / (k * f.shape[0]), float(real_covered.double().mean())
 
 
-def manifold_metrics(real, fake, k_pr: int = 3, k_dc: int = 5, batch_rows: int | None = None) -> dict[str, float]:
+def manifold_metrics(real, fake, k_pr: int = 3, k_dc: int = 5, batch_rows: int | None = None,
+                     prune: float | None = None, coverage_real=None) -> dict[str, float]:
     """precision, recall (k=k_pr), density and coverage (k=k_dc) sharing the distance passes.
 
-    Same values as `precision_recall(real, fake, k_pr)` and
-    `density_coverage(real, fake, k_dc)`: the real k-NN radii and the
-    real-fake distances are computed once instead of twice.
+    real: (N, F), fake: (M, F). Same values as `precision_recall(real, fake,
+    k_pr, prune=prune)` and `density_coverage(real, fake, k_dc)`: the real k-NN
+    radii and the real-fake distances are computed once instead of twice.
+    coverage_real: (N2, F), if given, the real set for coverage only (coverage
+    needs N2 = M, while precision, recall and density are best estimated
+    against one fixed, larger real set whatever M is).
     """
     k_pr, k_dc = _check_k(k_pr, "k_pr"), _check_k(k_dc, "k_dc")
     r, f = _pair(real, fake)
     radii = _knn_sq_radii(r, tuple(sorted({k_pr, k_dc})), batch_rows)
-    r_fake = _knn_sq_radii(f, (k_pr,), batch_rows)[k_pr]
-    [(in_pr, _), (in_dc, covered)], real_in_fake = _ball_stats(r, f, [radii[k_pr], radii[k_dc]], r_fake, batch_rows)
+    r_pr = _prune(radii[k_pr], prune)
+    # A set of identical fakes has radius 0 everywhere: recall then counts exact hits only.
+    r_fake = _prune(_knn_sq_radii(f, (k_pr,), batch_rows)[k_pr], prune)
+    [(in_pr, _), (in_dc, covered)], real_in_fake = _ball_stats(r, f, [r_pr, radii[k_dc]], r_fake, batch_rows)
+    if coverage_real is not None:
+        c, _ = _pair(coverage_real, fake)
+        rc = _knn_sq_radii(c, (k_dc,), batch_rows)[k_dc]
+        [(_, covered)], _ = _ball_stats(c, f, [rc], None, batch_rows)
     return {
         "precision": float((in_pr > 0).double().mean()),
         "recall": float(real_in_fake.double().mean()),

@@ -56,6 +56,10 @@ def format_table(result: dict) -> str:
     if result["kind"] == "images" and result["floor_num"] < result["num"]:
         lines.append(f"note: the floor uses {result['floor_num']:,} test images (all there are), fewer than "
                      f"--num; FID and KID grow as samples shrink, so the floor is a little pessimistic")
+    if result.get("manifold_reference_num"):
+        lines.append(f"precision, recall, density: against one fixed set of {result['manifold_reference_num']:,} "
+                     f"real train images whatever --num is (comparable across --num); coverage: the reference")
+    lines += [f"warning: {w}" for w in result.get("warnings", [])]
     if "seconds" in result:
         lines.append(f"({result['seconds']:.1f} s)")
     return "\n".join(lines)
