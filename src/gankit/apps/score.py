@@ -1,4 +1,14 @@
-"""The discriminator's verdict: the probability it gives each image of being real."""
+"""The discriminator's verdict on images: its raw score, what that score means for the run's loss,
+and a probability of being real only where the loss makes D a logistic classifier.
+
+    verdicts = score_files(D, cfg, ["a.png"])   # [Verdict(path, score, probability, kind, ...)]
+    READINGS[cfg.loss.name]                    # how to read the scores of that loss
+
+sigmoid(score) is a probability only for the logistic losses (nonsaturating, minimax): D was
+trained with binary cross-entropy on it. A WGAN critic, a hinge margin or an LSGAN regression
+output pushed through a sigmoid gives a number in [0, 1] that means nothing (0.6045 on a WGAN
+critic says nothing about how real the image is).
+"""
 
 from __future__ import annotations
 
@@ -12,13 +22,15 @@ from torch import nn
 from gankit.config import Config
 from gankit.data import to_float
 from gankit.data.folder import EXTENSIONS, bomb_guard, read_image
+from gankit.apps.score_readings import READINGS, Reading, reading  # noqa: F401 (re-exported)
 
 
 @dataclass
 class Verdict:
     path: str
-    probability: float | None = None  # sigmoid(logit) in [0, 1]; None when the file could not be read
-    logit: float | None = None
+    score: float | None = None        # D's raw output for the image; None when it could not be read
+    probability: float | None = None  # sigmoid(score) for logistic losses only, else None
+    kind: str | None = None           # Reading.kind of the run's loss
     note: str | None = None           # what was converted to fit the model
     error: str | None = None          # why the file could not be scored
 
@@ -38,7 +50,12 @@ def _inspect(path: Path, channels: int, resolution: int) -> str | None:
 
 @torch.inference_mode()
 def score_files(D: nn.Module, cfg: Config, paths: list[str | Path], batch_size: int = 64) -> list[Verdict]:
-    """One Verdict per path, in order. Unreadable files get `error` set and are not scored."""
+    """One Verdict per path, in order. Unreadable files get `error` set and are not scored.
+
+    D maps float (N, C, H, W) in [-1, 1] to (N,) raw scores; cfg is the run's config (its
+    data shape, and its loss, which decides what the score means: `READINGS`).
+    """
+    how = reading(cfg.loss.name)
     c, r = cfg.data.channels, cfg.data.resolution
     verdicts, images, slots = [], [], []
     with bomb_guard():
@@ -60,7 +77,9 @@ def score_files(D: nn.Module, cfg: Config, paths: list[str | Path], batch_size: 
     device = next(D.parameters()).device
     for i in range(0, len(images), batch_size):
         x = to_float(torch.stack(images[i:i + batch_size]).to(device))
-        logits = D(x).float().cpu()
-        for v, logit in zip(slots[i:i + batch_size], logits.tolist()):
-            v.logit, v.probability = logit, float(torch.sigmoid(torch.tensor(logit)))
+        logits = D(x).float().cpu()  # (N,) raw scores
+        for v, score in zip(slots[i:i + batch_size], logits.reshape(len(x)).tolist()):
+            v.score, v.kind = score, how.kind
+            if how.probability:
+                v.probability = float(torch.sigmoid(torch.tensor(score)))
     return verdicts
