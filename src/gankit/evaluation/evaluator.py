@@ -13,6 +13,13 @@ sample count. Reference features and floors are cached per dataset,
 extractor and num (`features.py`), so a repeated evaluation only samples,
 extracts and compares.
 
+The k-NN metrics are the exception to "reference = num": precision, recall and
+density compare with one fixed real set (`MANIFOLD_REF_NUM` train images, a
+superset of every num-sized reference) so that they estimate the same thing at
+every num, and precision/recall prune the largest balls (`PRUNE`); coverage
+keeps Naeem et al.'s equal sizes (the first num of that set). Below
+`KNN_MIN_NUM` samples the result carries a warning.
+
 Toy 2-D/1-D data is scored as in PacGAN (modes covered, high-quality share,
 reverse KL; `gankit.evaluation.toy`), the floor being real points of the mixture.
 """
