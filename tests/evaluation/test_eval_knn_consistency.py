@@ -116,3 +116,16 @@ def test_no_warning_at_or_above_the_minimum(tiny_data_cfg, fitted, replay, monke
     r = evaluate(replay(grey), num=64, data_cfg=tiny_data_cfg, metrics="precision")
     assert r["warnings"] == []
     assert evaluate(replay(grey), num=64, data_cfg=tiny_data_cfg, metrics="fid")["warnings"] == []
+
+
+def test_table_and_help_state_the_protocol(tiny_data_cfg, fitted, replay, capsys):
+    from gankit.cli import main
+    from gankit.evaluation import format_table
+    grey = to_float(torch.full((128, 1, 28, 28), 128, dtype=torch.uint8))
+    text = format_table(evaluate(replay(grey), num=64, data_cfg=tiny_data_cfg, metrics="precision,coverage"))
+    assert "one fixed set of 256 real train images" in text and "warning: --num 64 is below 500" in text
+    with pytest.raises(SystemExit):
+        main(["evaluate", "--help"])
+    help_text = " ".join(capsys.readouterr().out.split())
+    assert evaluator.MANIFOLD_REF_NUM == 10000 and "fixed set of 10,000 real train images" in help_text
+    assert f"below --num {evaluator.KNN_MIN_NUM} the k-NN metrics are flagged" in help_text

@@ -28,6 +28,9 @@ def add_parser(sub, name: str) -> argparse.ArgumentParser:
 {metric_help}
 
 Numbers depend on the extractor and on --num: compare runs only at equal settings.
+precision, recall and density compare with one fixed set of 10,000 real train images
+whatever --num is, so they agree across --num within sampling error; below --num 500
+the k-NN metrics are flagged with a warning (precision's error is about ±0.5/sqrt(num)).
 --inception-weights uses the FID Inception-v3 (the network of published FIDs);
 gankit does not ship or download its weights: pass pytorch-fid's
 pt_inception-2015-12-05-6726825d.pth (or a safetensors copy). Slow on a CPU.
