@@ -312,7 +312,9 @@ def _evaluate_images(G, data_cfg, metrics, num, extractor, seed, batch_size, dev
         man_ref = man.arrays["reference"][:MANIFOLD_REF_NUM]
 
         def knn(x):
-            return M.manifold_metrics(man_ref, x, prune=PRUNE, coverage_real=ref)
+            # ref is a prefix of man_ref: at equal length they are the same set (one radius pass).
+            return M.manifold_metrics(man_ref, x, prune=PRUNE,
+                                      coverage_real=None if len(ref) == len(man_ref) else ref)
         values = knn(feats)
         for n in _MANIFOLD:
             if n in names:
