@@ -135,7 +135,9 @@ def test_sample_refuses_a_checkpoint_of_another_model(run, tmp_path, capsys):
     shutil.copytree(run / "generator", gen)
     meta = json.loads((gen / "config.json").read_text())
     meta["config"]["model"]["width"] = 16
+    meta["version"] = 1  # as exported before checksums: an edited config.json would be refused as damaged
     (gen / "config.json").write_text(json.dumps(meta))
+    (gen / "manifest.json").unlink()
     assert main(["sample", str(gen), "--out", str(tmp_path / "x.png")]) == 1
     err = err_line(capsys)
     assert "does not match the configured model" in err and "weight" in err

@@ -33,6 +33,7 @@ def f(tmp_path_factory, tiny_run, rel):
     meta = json.loads((foreign_gen / "config.json").read_text())
     meta["config"]["model"]["width"] = 16
     (foreign_gen / "config.json").write_text(json.dumps(meta))
+    rel.rehash(foreign_gen)  # a forger fixes the manifest too (else it is refused as damaged)
     foreign_run = base / "foreign-run"  # its checkpoint claims another width than its weights have
     shutil.copytree(tiny_run, foreign_run)
     shutil.rmtree(foreign_run / "generator")

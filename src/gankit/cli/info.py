@@ -37,14 +37,15 @@ def describe(path: Path) -> dict:
     if not path.is_dir():
         raise CheckpointError(f"{path}: no such run, checkpoint or generator folder")
     out: dict = {"path": str(path)}
-    if (path / "manifest.json").is_file():
-        _, state, _ = load_checkpoint(path)  # verifies every file against the manifest first
-        out.update(kind="checkpoint", counters=_counters(state), config=config_mod.load_file(path / "config.toml"))
-        return out
+    # before the checkpoint test: a generator folder has a manifest.json too (io/generator.py)
     if (path / "config.json").is_file() and (path / "model.safetensors").is_file():
         meta = read_generator_meta(path)
         out.update({k: v for k, v in meta.items() if k not in ("format", "version", "path", "kind")},
                    kind="generator")
+        return out
+    if (path / "manifest.json").is_file():
+        _, state, _ = load_checkpoint(path)  # verifies every file against the manifest first
+        out.update(kind="checkpoint", counters=_counters(state), config=config_mod.load_file(path / "config.toml"))
         return out
     if not (path / "config.toml").is_file():
         raise CheckpointError(f"{path}: not a gankit run, checkpoint or generator folder")

@@ -52,7 +52,9 @@ def _checkpoint_dir(run_dir: Path) -> Path:
     return Path(run_dir) / "checkpoints"
 
 
-def _write(path: Path, data: bytes) -> dict:
+def write_entry(path: Path, data: bytes) -> dict:
+    """Write `data` atomically and return its manifest entry (size and SHA-256). Shared with
+    io/generator.py, whose folders carry the same kind of manifest."""
     write_bytes_atomic(path, data)
     return {"size": len(data), "sha256": hashlib.sha256(data).hexdigest()}
 
@@ -110,11 +112,11 @@ def save_checkpoint(run_dir: str | Path, step: int, weights: dict[str, dict[str,
         files = {}
         for name, sd in weights.items():
             tensors = {k: v.detach().cpu().contiguous() for k, v in sd.items()}
-            files[f"{name}.safetensors"] = _write(tmp / f"{name}.safetensors", safetensors.torch.save(tensors))
+            files[f"{name}.safetensors"] = write_entry(tmp / f"{name}.safetensors", safetensors.torch.save(tensors))
         buf = io.BytesIO()
         torch.save(state, buf)
-        files["state.pt"] = _write(tmp / "state.pt", buf.getvalue())
-        files["config.toml"] = _write(tmp / "config.toml", config_text.encode())
+        files["state.pt"] = write_entry(tmp / "state.pt", buf.getvalue())
+        files["config.toml"] = write_entry(tmp / "config.toml", config_text.encode())
         manifest = {"format": FORMAT, "version": VERSION, "step": step, "files": files}
         write_bytes_atomic(tmp / "manifest.json", json.dumps(manifest, indent=1).encode())
         write_bytes_atomic(tmp / MARKER, b"")
@@ -218,15 +220,21 @@ def _manifest(path: Path, required: tuple[str, ...] = REQUIRED) -> dict:
     forged manifest is a CheckpointError, never a KeyError later)."""
     if not (path / MARKER).is_file():
         raise CheckpointError(f"{path} is incomplete (no {MARKER} marker; the save was interrupted)")
+    return read_manifest(path, required, FORMAT, VERSION, "checkpoint")
+
+
+def read_manifest(path: Path, required: tuple[str, ...], fmt: str, version: int, kind: str) -> dict:
+    """The parsed `path/manifest.json` of a folder in format `fmt` (a checkpoint, or an exported
+    generator: see io/generator.py), its structure checked and listing every `required` file."""
     where = path / "manifest.json"
     try:
         manifest = json.loads(where.read_bytes())
     except (OSError, ValueError, RecursionError) as e:
         raise CheckpointError(f"{where} is unreadable: {e}") from None
-    if not isinstance(manifest, dict) or manifest.get("format") != FORMAT:
-        raise CheckpointError(f"{path} is not a gankit checkpoint (bad manifest {where})")
-    if manifest.get("version") != VERSION:
-        raise CheckpointError(f"{path} has checkpoint version {manifest.get('version')!r}, this gankit reads {VERSION}")
+    if not isinstance(manifest, dict) or manifest.get("format") != fmt:
+        raise CheckpointError(f"{path} is not a gankit {kind} (bad manifest {where})")
+    if manifest.get("version") != version:
+        raise CheckpointError(f"{path} has {kind} version {manifest.get('version')!r}, this gankit reads {version}")
     files = manifest.get("files")
     if not isinstance(files, dict) or not all(
             isinstance(name, str) and _FILE.match(name) and name not in (MARKER, "manifest.json")
@@ -239,14 +247,22 @@ def _manifest(path: Path, required: tuple[str, ...] = REQUIRED) -> dict:
     return manifest
 
 
-def _read_verified(path: Path, name: str, entry: dict) -> bytes:
-    file = path / name
+def read_file(file: Path) -> bytes:
     try:
-        data = file.read_bytes()
+        return file.read_bytes()
     except OSError as e:
         raise CheckpointError(f"{file} is missing or unreadable ({e.strerror or e})") from None
+
+
+def check_entry(file: Path, data: bytes, entry: dict) -> None:
+    """Refuse `data` read from `file` unless it has the size and SHA-256 its manifest entry records."""
     if len(data) != entry.get("size") or hashlib.sha256(data).hexdigest() != entry.get("sha256"):
         raise CheckpointError(f"{file} is damaged (size or SHA-256 does not match the manifest)")
+
+
+def _read_verified(path: Path, name: str, entry: dict) -> bytes:
+    data = read_file(path / name)
+    check_entry(path / name, data, entry)
     return data
 
 

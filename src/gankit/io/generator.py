@@ -1,20 +1,34 @@
 """The shareable generator folder, and loading trained models from any run artefact.
 
-``runs/<name>/generator/`` holds::
+``runs/<name>/generator/`` (and ``generator-best/``) holds::
 
     config.json         the run's resolved config, the output shape, class names, images seen
-    model.safetensors   generator weights and buffers
+    model.safetensors   generator weights and buffers (the EMA weights on a run with EMA)
     README.md           what it was trained on, for how long, and how to sample it
+    manifest.json       size and SHA-256 of the three files above, written last
 
-`load_generator` and `load_discriminator` accept a run folder, a generator
-folder or a checkpoint folder, rebuild the architecture from the stored config
-and load weights strictly: any missing, unexpected or differently shaped
-tensor is reported, and nothing is loaded partially.
+The folder is assembled in a hidden ``.generator.tmp-new`` beside it and swapped in by
+two renames, the previous export parked as ``.generator.tmp-old`` in between (a folder
+cannot be renamed over a non-empty one). A kill at any moment leaves the previous export,
+the new one, or the previous one parked, which loading uses as the run's generator
+(and the next export puts back first). The hidden names follow write_bytes_atomic's
+``.<entry>.tmp-*`` pattern, so io/rundir.py counts them as the run's own entries.
+
+`load_generator` and `load_discriminator` accept a run folder, a generator folder or a
+checkpoint folder, rebuild the architecture from the stored config and load weights
+strictly: any missing, unexpected or differently shaped tensor is reported, and nothing
+is loaded partially. A generator is always the one the run shows: from a checkpoint,
+its EMA weights (``G_ema``) when the run keeps an average, else the raw G. A run's
+damaged or incomplete generator/ is refused by name, never replaced by a checkpoint;
+only a run that has no generator/ yet (stopped before its end) falls back to its newest
+checkpoint, and says so on stderr.
 """
 
 from __future__ import annotations
 
 import json
+import shutil
+import sys
 from pathlib import Path
 
 import safetensors.torch
@@ -23,26 +37,72 @@ from torch import nn
 
 from gankit import config as config_mod
 from gankit.data import sample_shape
-from gankit.io.checkpoint import CheckpointError, find_latest, load_checkpoint
-from gankit.io.files import write_bytes_atomic, write_text_atomic
+from gankit.io.checkpoint import (CheckpointError, check_entry, find_latest, load_checkpoint, read_file,
+                                  read_manifest, write_entry)
+from gankit.io.files import FileError, fsync_dir, write_bytes_atomic
 from gankit.models import build
 
 FORMAT = "gankit-generator"
-VERSION = 1
+VERSION = 2  # 2: manifest.json with checksums; 1 (no manifest) is still read, with a warning
+CHECKED = ("config.json", "model.safetensors")
+"""What loading reads, so what it verifies: README.md is listed in the manifest too, but it is
+documentation a user may well edit, and refusing a model over it would help no one."""
+
+
+def _hidden(out: Path, tag: str) -> Path:
+    return out.with_name(f".{out.name}.tmp-{tag}")
+
+
+def _put_back(out: Path) -> None:
+    """Undo what an export killed between its two renames left: the parked previous copy goes back
+    in place if nothing replaced it, and is garbage if the new copy did."""
+    old = _hidden(out, "old")
+    if old.is_dir():
+        if out.exists():
+            shutil.rmtree(old, ignore_errors=True)
+        else:
+            old.rename(out)
 
 
 def export_generator(G: nn.Module, cfg: config_mod.Config, run_dir: str | Path, info: dict,
                      folder: str = "generator") -> Path:
     """Write `run_dir/<folder>/` from a generator module; `info` is merged into config.json
-    (e.g. images_seen, classes, dataset source). Training also writes `generator-best/`."""
+    (e.g. images_seen, classes, dataset source). Training also writes `generator-best/`.
+
+    Crash-safe: the folder is assembled beside it and swapped in (see the module docstring), so
+    a failure or a kill never leaves a mix of two exports nor loses the previous one. An OS error
+    becomes FileError naming the path, the previous export in place and no temporary left."""
     out = Path(run_dir) / folder
-    out.mkdir(parents=True, exist_ok=True)
+    tmp, old = _hidden(out, "new"), _hidden(out, "old")
     tensors = {k: v.detach().cpu().contiguous() for k, v in G.state_dict().items()}
-    write_bytes_atomic(out / "model.safetensors", safetensors.torch.save(tensors))
     meta = {"format": FORMAT, "version": VERSION, "shape": list(G.out_shape), "z_dim": G.z_dim,
             "config": cfg.to_dict(), **info}
-    write_text_atomic(out / "config.json", json.dumps(meta, indent=2))
-    write_text_atomic(out / "README.md", _readme(cfg, G, info))
+    try:
+        out.parent.mkdir(parents=True, exist_ok=True)
+        _put_back(out)
+        shutil.rmtree(tmp, ignore_errors=True)  # a killed export's half-built folder: never loaded
+        tmp.mkdir()
+        files = {"model.safetensors": write_entry(tmp / "model.safetensors", safetensors.torch.save(tensors)),
+                 "config.json": write_entry(tmp / "config.json", json.dumps(meta, indent=2).encode()),
+                 "README.md": write_entry(tmp / "README.md", _readme(cfg, G, info).encode())}
+        manifest = {"format": FORMAT, "version": VERSION, "files": files}
+        write_bytes_atomic(tmp / "manifest.json", json.dumps(manifest, indent=1).encode())
+        if out.exists():
+            out.rename(old)
+        tmp.rename(out)
+        fsync_dir(out.parent)
+    except BaseException as e:
+        if old.is_dir() and not out.exists():
+            try:
+                old.rename(out)
+            except OSError:
+                pass
+        shutil.rmtree(tmp, ignore_errors=True)
+        if isinstance(e, OSError) and not isinstance(e, FileError):
+            raise FileError(f"could not write {out}: {getattr(e, 'filename', None) or tmp}: "
+                            f"{e.strerror or e}") from e
+        raise
+    shutil.rmtree(old, ignore_errors=True)  # only once the new export is in place
     return out
 
 
@@ -97,59 +157,109 @@ def _config_from_text(text: str, where: Path) -> config_mod.Config:
         raise CheckpointError(f"{where}: stored config is invalid ({e})") from None
 
 
-def _resolve(path: str | Path) -> tuple[str, Path]:
-    """Classify a path as ('generator', dir) or ('checkpoint', dir)."""
+def _resolve(path: str | Path) -> tuple[str, Path, str | None]:
+    """Classify a path as ('generator', dir, note) or ('checkpoint', dir, note). A run resolves to
+    its generator/ whenever that folder exists, whole or not (loading then names what is wrong),
+    and to its newest verified checkpoint only when it has none; the note (for stderr, once the
+    load succeeded) says what stands in for the missing generator/."""
     path = Path(path)
     if not path.exists():
         raise CheckpointError(f"{path}: no such run, generator or checkpoint folder")
     if path.is_file():
         raise CheckpointError(f"{path}: expected a run, generator or checkpoint folder, got a file")
-    if (path / "model.safetensors").is_file() and (path / "config.json").is_file():
-        return "generator", path
+    if _is_generator(path):
+        return "generator", path, None
     if (path / "manifest.json").is_file():
-        return "checkpoint", path
-    if (path / "generator" / "model.safetensors").is_file():
-        return "generator", path / "generator"
+        return "checkpoint", path, None
+    gen, parked = path / "generator", _hidden(path / "generator", "old")
+    if gen.exists() or gen.is_symlink():
+        if not gen.is_dir():
+            raise CheckpointError(f"{gen}: expected a generator folder, got a file")
+        return "generator", gen, None
+    if parked.is_dir():
+        return "generator", parked, f"{path} has no generator/ (an export was cut off); using {parked}, its previous one"
     if (path / "checkpoints").is_dir():
-        return "checkpoint", find_latest(path)[0]
+        ckpt = find_latest(path)[0]
+        return "checkpoint", ckpt, f"{path} has no generator/ (training has not finished); using the {{weights}} of {ckpt}"
     raise CheckpointError(f"{path}: not a gankit run, generator or checkpoint folder")
 
 
-def read_generator_meta(gen_dir: Path) -> dict:
+def _is_generator(path: Path) -> bool:
+    """A generator folder, even an incomplete one: checkpoints hold none of these files."""
+    return any((path / name).is_file() for name in (*CHECKED, "README.md"))
+
+
+def read_generator_meta(gen_dir: Path, data: bytes | None = None) -> dict:
+    """config.json of a generator folder (`data`: its bytes, already read), format checked."""
+    where = gen_dir / "config.json"
     try:
-        meta = json.loads((gen_dir / "config.json").read_text())
-    except (OSError, ValueError) as e:
-        raise CheckpointError(f"{gen_dir / 'config.json'} is unreadable ({e})") from None
+        meta = json.loads(where.read_bytes() if data is None else data)
+    except (OSError, ValueError, RecursionError) as e:
+        raise CheckpointError(f"{where} is unreadable ({e})") from None
     if not isinstance(meta, dict) or meta.get("format") != FORMAT:
-        raise CheckpointError(f"{gen_dir / 'config.json'} is not a gankit generator config")
+        raise CheckpointError(f"{where} is not a gankit generator config")
     return meta
 
 
-def load_generator(path: str | Path, device: str | torch.device = "cpu"):
-    """A trained `gankit.models.Generator` in eval mode, from a run, generator or checkpoint folder."""
-    kind, where = _resolve(path)
-    if kind == "generator":
-        meta = read_generator_meta(where)
+def _read_generator(where: Path) -> tuple[config_mod.Config, dict[str, torch.Tensor]]:
+    """Config and tensors of a generator folder, verified against its manifest before anything is
+    built from them. Parsing comes first only so that a file that is not JSON or not safetensors
+    at all is named as such (neither parser runs code)."""
+    raw = {name: read_file(where / name) for name in CHECKED}
+    meta = read_generator_meta(where, raw["config.json"])
+    try:
+        tensors = safetensors.torch.load(raw["model.safetensors"])
+    except Exception as e:  # safetensors raises its own error types
+        raise CheckpointError(f"{where / 'model.safetensors'} is not a valid safetensors file ({e})") from None
+    version = meta.get("version")
+    if (where / "manifest.json").exists():
+        files = read_manifest(where, CHECKED, FORMAT, VERSION, "generator")["files"]
+        for name in CHECKED:
+            check_entry(where / name, raw[name], files[name])
+    elif version == 1:  # exported by gankit before generator folders had a manifest: nothing to check
+        print(f"warning: {where} carries no checksums (exported by an older gankit); loading it unverified; "
+              f"re-export it to add them", file=sys.stderr)
+    else:
+        raise CheckpointError(f"{where / 'manifest.json'} is missing (the folder is incomplete: a generator of "
+                              f"version {version!r} is exported with one)")
+    if version not in (1, VERSION):
+        raise CheckpointError(f"{where} has generator version {version!r}, this gankit reads 1 to {VERSION}")
+    if not isinstance(meta.get("config"), dict):
+        raise CheckpointError(f"{where / 'config.json'} holds no run config (its 'config' table is missing)")
+    try:
         cfg = config_mod.from_dict(meta["config"])
-        try:
-            tensors = safetensors.torch.load((where / "model.safetensors").read_bytes())
-        except Exception as e:
-            raise CheckpointError(f"{where / 'model.safetensors'} is not a valid safetensors file ({e})") from None
+    except config_mod.ConfigError as e:
+        raise CheckpointError(f"{where / 'config.json'}: stored config is invalid ({e})") from None
+    return cfg, tensors
+
+
+def load_generator(path: str | Path, device: str | torch.device = "cpu"):
+    """A trained `gankit.models.Generator` in eval mode, from a run, generator or checkpoint folder.
+
+    Always the weights the run shows: a checkpoint gives its EMA generator when it has one."""
+    kind, where, note = _resolve(path)
+    if kind == "generator":
+        cfg, tensors = _read_generator(where)
         source = where / "model.safetensors"
     else:
         weights, _, text = load_checkpoint(where)
         cfg = _config_from_text(text, where)
-        tensors, source = weights["G"], where / "G.safetensors"
+        name = "G_ema" if "G_ema" in weights else "G"
+        tensors, source = weights[name], where / f"{name}.safetensors"
+        note = note and note.replace("{weights}", "EMA weights (G_ema)" if name == "G_ema"
+                                     else "weights (G; the run keeps no EMA)")
     G, _ = build(cfg.model, sample_shape(cfg.data))
     load_state_strict(G, tensors, source)
     G.config = cfg
+    if note:
+        print(f"note: {note}", file=sys.stderr)
     return G.to(device).eval()
 
 
 def load_discriminator(path: str | Path, device: str | torch.device = "cpu") -> tuple[nn.Module, config_mod.Config]:
     """The discriminator of the newest complete checkpoint of a run (or of a checkpoint folder), in eval mode."""
     path = Path(path)
-    where = path if (path / "manifest.json").is_file() else None
+    where = path if (path / "manifest.json").is_file() and not _is_generator(path) else None
     if where is None:
         if not (path / "checkpoints").is_dir():
             raise CheckpointError(f"{path}: not a run or checkpoint folder (the discriminator lives in checkpoints/)")
