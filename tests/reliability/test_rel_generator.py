@@ -341,3 +341,13 @@ def test_a_kill_at_any_file_operation_of_an_export_leaves_a_loadable_generator(e
         _export(run, 3.0)          # and the next export cleans up whatever the kill left
         assert _probe(run) == 3.0 and [p.name for p in run.iterdir() if ".tmp-" in p.name] == [], i
     assert outcomes == {1.0, 2.0}
+
+
+def test_a_users_own_files_in_a_run_folder_do_not_make_it_a_generator(ema_run, tmp_path):
+    run = _copy(ema_run, tmp_path)
+    (run / "README.md").write_text("my notes")
+    (run / "config.json").write_text("{}")  # run folders may share a folder with the user's files
+    assert torch.equal(_samples(run), _samples(ema_run))
+    from gankit.io.generator import load_discriminator
+    with pytest.raises(CheckpointError, match="the discriminator lives in checkpoints"):
+        load_discriminator(run / "generator")

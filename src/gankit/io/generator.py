@@ -185,8 +185,9 @@ def _resolve(path: str | Path) -> tuple[str, Path, str | None]:
 
 
 def _is_generator(path: Path) -> bool:
-    """A generator folder, even an incomplete one: checkpoints hold none of these files."""
-    return any((path / name).is_file() for name in (*CHECKED, "README.md"))
+    """A generator folder, even an incomplete one. Runs and checkpoints hold a config.toml, and a run
+    folder may hold a user's own files (io/rundir.py), so its name alone says nothing."""
+    return any((path / name).is_file() for name in CHECKED) and not (path / "config.toml").exists()
 
 
 def read_generator_meta(gen_dir: Path, data: bytes | None = None) -> dict:
