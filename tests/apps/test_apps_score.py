@@ -86,3 +86,24 @@ def test_cli_help_lists_each_reading(capsys):
         main(["score", "--help"])
     text = capsys.readouterr().out
     assert "not a probability" in text and all(name in text for name in LOSSES)
+
+
+@pytest.mark.parametrize("loss, extra", [("wgan", ["loss.clip=0.01"]), ("nonsaturating", [])])
+def test_end_to_end_on_a_trained_run(loss, extra, tmp_path, tiny_idx_dir, png, capsys):
+    """A real tiny run: the WGAN critic's raw value is printed as is, the logistic D's as sigmoid."""
+    from helpers import tiny_config
+    from gankit.data import to_float
+    from gankit.io.generator import load_discriminator
+    from gankit.training.loop import train
+    run = train(tiny_config(tmp_path / loss, tiny_idx_dir, f"loss.name={loss}", *extra), progress=False)
+    assert main(["score", str(run), str(png), "--json", "-"]) == 0
+    [verdict] = json.loads(capsys.readouterr().out)
+    D, _ = load_discriminator(run)
+    img = torch.from_numpy(np.array(Image.open(png)))[None, None]
+    with torch.no_grad():
+        raw = D(to_float(img)).item()
+    assert verdict["score"] == pytest.approx(raw, abs=1e-5)
+    if loss == "wgan":
+        assert verdict["probability"] is None and verdict["kind"] == "critic"
+    else:
+        assert verdict["probability"] == pytest.approx(torch.sigmoid(torch.tensor(raw)).item(), abs=1e-5)
