@@ -1,4 +1,4 @@
-"""`gankit score` and score_files: a probability only for logistic losses, the raw score otherwise (issue 10, item 7)."""
+"""`gankit score`, score_files: a probability only for logistic losses, else the raw score (issue 10, item 7)."""
 
 from __future__ import annotations
 

@@ -7,7 +7,8 @@ and a probability of being real only where the loss makes D a logistic classifie
 sigmoid(score) is a probability only for the logistic losses (nonsaturating, minimax): D was
 trained with binary cross-entropy on it. A WGAN critic, a hinge margin or an LSGAN regression
 output pushed through a sigmoid gives a number in [0, 1] that means nothing (0.6045 on a WGAN
-critic says nothing about how real the image is).
+critic says nothing about how real the image is). RaSGAN (relativistic) is logistic too, but on
+differences of logits: its probabilities compare two images, so one image gets its raw score only.
 """
 
 from __future__ import annotations
@@ -19,10 +20,12 @@ import torch
 from PIL import Image, UnidentifiedImageError
 from torch import nn
 
+from gankit.apps.score_readings import READINGS, Reading, reading
 from gankit.config import Config
 from gankit.data import to_float
 from gankit.data.folder import EXTENSIONS, bomb_guard, read_image
-from gankit.apps.score_readings import READINGS, Reading, reading  # noqa: F401 (re-exported)
+
+__all__ = ["Verdict", "score_files", "READINGS", "Reading", "reading"]
 
 
 @dataclass
