@@ -351,3 +351,20 @@ def test_a_users_own_files_in_a_run_folder_do_not_make_it_a_generator(ema_run, t
     from gankit.io.generator import load_discriminator
     with pytest.raises(CheckpointError, match="the discriminator lives in checkpoints"):
         load_discriminator(run / "generator")
+
+
+@pytest.mark.parametrize("manifest, needle", [
+    ("{", "manifest.json is unreadable"),
+    ('{"format": "gankit-checkpoint", "version": 2, "files": {}}', "not a gankit generator"),
+    ('{"format": "gankit-generator", "version": 2, "files": {"../x": {"size": 1, "sha256": "0"}}}', "malformed"),
+    ('{"format": "gankit-generator", "version": 2, "files": {}}', "lacks config.json, model.safetensors"),
+], ids=["not json", "a checkpoint's", "a path outside", "empty"])
+def test_a_malformed_generator_manifest_is_refused_by_name(ema_run, tmp_path, manifest, needle):
+    gen = _copy(ema_run, tmp_path) / "generator"
+    (gen / "manifest.json").write_text(manifest)
+    with pytest.raises(CheckpointError, match=needle):
+        load_generator(gen)
+
+
+def test_the_exported_readme_names_the_manifest(ema_run):
+    assert "manifest.json" in (ema_run / "generator" / "README.md").read_text()

@@ -116,7 +116,8 @@ def _readme(cfg: config_mod.Config, G: nn.Module, info: dict) -> str:
 - loss: `{cfg.loss.name}`; trained on {info.get('images_seen', 0):,} real images
   ({info.get('epochs', 0):.2f} epochs, {info.get('train_seconds', 0) / 60:.1f} minutes)
 
-Files: `model.safetensors` (weights, safetensors format) and `config.json` (the run's config).
+Files: `model.safetensors` (weights, safetensors format), `config.json` (the run's config) and
+`manifest.json` (size and SHA-256 of each file: gankit checks it on load).
 
 ## Sample it
 
@@ -177,10 +178,12 @@ def _resolve(path: str | Path) -> tuple[str, Path, str | None]:
             raise CheckpointError(f"{gen}: expected a generator folder, got a file")
         return "generator", gen, None
     if parked.is_dir():
-        return "generator", parked, f"{path} has no generator/ (an export was cut off); using {parked}, its previous one"
+        return "generator", parked, (f"{path} has no generator/ (an export was cut off); "
+                                     f"using {parked}, its previous one")
     if (path / "checkpoints").is_dir():
         ckpt = find_latest(path)[0]
-        return "checkpoint", ckpt, f"{path} has no generator/ (training has not finished); using the {{weights}} of {ckpt}"
+        return "checkpoint", ckpt, (f"{path} has no generator/ (training has not finished); "
+                                    f"using the {{weights}} of {ckpt}")
     raise CheckpointError(f"{path}: not a gankit run, generator or checkpoint folder")
 
 
