@@ -28,7 +28,7 @@ def test_run_folder_has_everything(tiny_cfg):
     assert samples[0].startswith("final_img000000128") and samples[-1].startswith("init_img000000000")
     assert len(complete_checkpoints(run)) == 1
     gen = run / "generator"
-    assert {p.name for p in gen.iterdir()} == {"config.json", "model.safetensors", "README.md"}
+    assert {p.name for p in gen.iterdir()} == {"config.json", "model.safetensors", "README.md", "manifest.json"}
     meta = json.loads((gen / "config.json").read_text())
     assert meta["images_seen"] == 128 and meta["shape"] == [1, 28, 28]
     assert "gankit sample" in (gen / "README.md").read_text()

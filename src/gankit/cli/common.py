@@ -32,6 +32,19 @@ def thread_count(text: str) -> int:
     return value
 
 
+MAX_SAMPLE_BYTES = 4 * 2**30
+"""Samples a verb holds in memory at once (float32) at most: sample writes them, evaluate scores them."""
+
+
+def check_sample_memory(num: int, shape: tuple[int, ...], verb: str) -> None:
+    """Refuse --num samples of `shape` that would not fit in memory, before any is drawn."""
+    import math
+    each = math.prod(shape) * 4
+    if num * each > MAX_SAMPLE_BYTES:
+        raise ValueError(f"--num: {num:,} samples of shape {tuple(shape)} need {num * each / 2**30:,.1f} GiB "
+                         f"in memory; {verb} at most {MAX_SAMPLE_BYTES // each:,} at a time")
+
+
 def positive_float(text: str) -> float:
     try:
         value = float(text)

@@ -7,7 +7,7 @@ import json
 import textwrap
 from dataclasses import replace
 
-from gankit.cli.common import device_arg, positive_int, seed, thread_count
+from gankit.cli.common import check_sample_memory, device_arg, positive_int, seed, thread_count
 
 
 def add_parser(sub, name: str) -> argparse.ArgumentParser:
@@ -84,6 +84,8 @@ def run(args) -> int:
         import torch
         torch.set_num_threads(args.threads)
     G = load_generator(args.model, device=args.device)
+    if args.num:
+        check_sample_memory(args.num, G.out_shape, "evaluate")
     if len(G.out_shape) == 1:  # toy points are scored by modes: no feature space, no dataset files
         for given, option in ((args.inception_weights, "--inception-weights"), (args.data_dir, "--data-dir")):
             if given:

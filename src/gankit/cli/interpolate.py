@@ -7,7 +7,7 @@ import math
 from pathlib import Path
 
 from gankit.cli.common import device_arg, positive_int, seed_list
-from gankit.cli.sample import MAX_BYTES
+from gankit.cli.common import MAX_SAMPLE_BYTES
 
 
 def add_parser(sub, name: str) -> argparse.ArgumentParser:
@@ -36,7 +36,7 @@ def run(args) -> int:
     G = load_generator(args.model, device=args.device)
     frames = (len(args.seeds) - 1) * args.steps
     need = frames * math.prod(G.out_shape) * 4 * 3  # latents' outputs, uint8 copies and GIF frames
-    if need > MAX_BYTES:
+    if need > MAX_SAMPLE_BYTES:
         raise ValueError(f"--steps: {args.steps:,} steps between {len(args.seeds)} seeds make {frames:,} frames "
                          f"needing about {need / 2**30:,.1f} GiB; use fewer steps")
     out = Path(args.out) if args.out else Path(args.model) / "interpolation"

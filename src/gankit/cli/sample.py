@@ -3,12 +3,8 @@
 from __future__ import annotations
 
 import argparse
-import math
 
-from gankit.cli.common import device_arg, positive_int, seed
-
-
-MAX_BYTES = 4 * 2**30  # samples are held in memory before writing
+from gankit.cli.common import check_sample_memory, device_arg, positive_int, seed
 
 
 def add_parser(sub, name: str) -> argparse.ArgumentParser:
@@ -41,9 +37,6 @@ def run(args) -> int:
     from gankit.io.generator import load_generator
     output_kind(args.out)  # a refused --out costs no model loading
     G = load_generator(args.model, device=args.device)
-    need = args.num * math.prod(G.out_shape) * 4  # the float32 batch held before writing
-    if need > MAX_BYTES:
-        raise ValueError(f"--num: {args.num:,} samples of shape {G.out_shape} need {need / 2**30:,.1f} GiB "
-                         f"in memory; write at most {MAX_BYTES // (math.prod(G.out_shape) * 4):,} at a time")
+    check_sample_memory(args.num, G.out_shape, "write")
     print(write_samples(G, args.num, args.seed, args.out))
     return 0
