@@ -126,51 +126,20 @@ def rel():
 # Kill a forked save_checkpoint just before its i-th file operation, for every i until a save
 # completes, for a new step and for a re-saved one; prints {scenario: [exit code of each try]}.
 KILL_SAVES = textwrap.dedent('''
-    import json, os, shutil, sys
+    import json, sys
     from pathlib import Path
     import torch
     torch.set_num_threads(1)
     sys.path.insert(0, sys.argv[3])
+    from kill_points import kill_each_write
     from test_rel_integrity import _save
-    from gankit.io import checkpoint as ck
-
-    WRITES = {"os.rename", "os.replace", "os.remove", "os.rmdir", "shutil.rmtree", "os.mkdir",
-              "os.truncate", "os.link", "os.symlink", "os.chmod"}
-    WRITE_FLAGS = os.O_WRONLY | os.O_RDWR | os.O_CREAT | os.O_TRUNC | os.O_APPEND
-
-    def is_write(event, args):
-        if event == "open":
-            _, mode, flags = args
-            return any(c in mode for c in "wax+") if isinstance(mode, str) else bool((flags or 0) & WRITE_FLAGS)
-        return event in WRITES
 
     def kill_each_operation(base, scenario):
         pristine = base / "pristine"
         _save(pristine, 1, 1.0)     # also imports everything a save needs, before any fork
         _save(pristine, 2, 2.0)
         step = 3 if scenario == "new" else 2   # "resave": the same step again (the two-rename swap)
-        codes = []
-        for i in range(500):
-            run = base / f"kill{i:03d}"
-            shutil.copytree(pristine, run)
-            pid = os.fork()
-            if pid == 0:
-                seen = [0]
-                def hook(event, args):
-                    if is_write(event, args):
-                        if seen[0] == i:
-                            os._exit(9)       # killed just before the i-th file operation
-                        seen[0] += 1
-                sys.addaudithook(hook)
-                try:
-                    _save(run, step, 3.0)
-                except BaseException:
-                    os._exit(3)
-                os._exit(0)
-            codes.append(os.waitstatus_to_exitcode(os.waitpid(pid, 0)[1]))
-            if codes[-1] != 9:
-                break
-        return codes
+        return kill_each_write(pristine, base, lambda run: _save(run, step, 3.0), limit=500)
 
     print(json.dumps({scenario: kill_each_operation(Path(sys.argv[1]) / scenario, scenario)
                       for scenario in ("new", "resave")}))

@@ -280,47 +280,20 @@ def test_an_export_cut_between_its_renames_loads_the_parked_copy(ema_run, tmp_pa
 
 
 KILL_EXPORTS = textwrap.dedent('''
-    import json, os, shutil, sys
+    import json, sys
     from pathlib import Path
     import torch
     torch.set_num_threads(1)
+    sys.path.insert(0, sys.argv[3])
+    from kill_points import kill_each_write
     from gankit.io.generator import export_generator, load_generator
-
-    WRITES = {"os.rename", "os.replace", "os.remove", "os.rmdir", "shutil.rmtree", "os.mkdir", "os.truncate"}
-    FLAGS = os.O_WRONLY | os.O_RDWR | os.O_CREAT | os.O_TRUNC | os.O_APPEND
-
-    def is_write(event, args):
-        if event == "open":
-            _, mode, flags = args
-            return any(c in mode for c in "wax+") if isinstance(mode, str) else bool((flags or 0) & FLAGS)
-        return event in WRITES
 
     pristine, base = Path(sys.argv[1]), Path(sys.argv[2])
     G = load_generator(pristine)
     with torch.no_grad():
         next(iter(G.state_dict().values())).fill_(2.0)
-    codes = []
-    for i in range(200):
-        run = base / f"kill{i:03d}"
-        shutil.copytree(pristine, run)
-        pid = os.fork()
-        if pid == 0:
-            seen = [0]
-            def hook(event, args):
-                if is_write(event, args):
-                    if seen[0] == i:
-                        os._exit(9)
-                    seen[0] += 1
-            sys.addaudithook(hook)
-            try:
-                export_generator(G, G.config, run, {"images_seen": 2})
-            except BaseException:
-                os._exit(3)
-            os._exit(0)
-        codes.append(os.waitstatus_to_exitcode(os.waitpid(pid, 0)[1]))
-        if codes[-1] != 9:
-            break
-    print(json.dumps(codes))
+    work = lambda run: export_generator(G, G.config, run, {"images_seen": 2})
+    print(json.dumps(kill_each_write(pristine, base, work, limit=200)))
 ''')
 
 
@@ -329,7 +302,8 @@ def test_a_kill_at_any_file_operation_of_an_export_leaves_a_loadable_generator(e
     _export(pristine, 1.0)
     shutil.rmtree(pristine / "checkpoints")  # so no load can quietly fall back to one
     (tmp_path / "kills").mkdir()
-    done = subprocess.run([sys.executable, "-c", KILL_EXPORTS, str(pristine), str(tmp_path / "kills")],
+    done = subprocess.run([sys.executable, "-c", KILL_EXPORTS, str(pristine), str(tmp_path / "kills"),
+                           str(Path(__file__).parent)],
                           capture_output=True, text=True, timeout=300, env=dict(os.environ, PYTHONHASHSEED="0"))
     assert done.returncode == 0, done.stderr
     codes = json.loads(done.stdout)
