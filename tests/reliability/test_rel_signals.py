@@ -79,11 +79,11 @@ def test_ctrl_c_checkpoints_exits_130_and_resumes_exactly(tmp_path, cfg_for, rel
 
 # ---- issue 10, item 1: a kill -9 loses at most about one checkpoint period; a second Ctrl-C
 
-def test_default_checkpoint_cadence_is_one_training_minute():
+def test_default_checkpoint_cadence_is_half_a_training_minute():
     from gankit import config as C
-    assert C.TrainConfig().checkpoint_every_minutes == 1.0 and C.TrainConfig().checkpoint_every_kimg == 0
+    assert C.TrainConfig().checkpoint_every_minutes == 0.5 and C.TrainConfig().checkpoint_every_kimg == 0
     default = C.resolve(preset="fashion-dcgan")
-    assert default.train.checkpoint_every_minutes == 1.0 and default.train.checkpoint_every_kimg == 0
+    assert default.train.checkpoint_every_minutes == 0.5 and default.train.checkpoint_every_kimg == 0
 
 
 def _start(tmp_path, cfg) -> subprocess.Popen:

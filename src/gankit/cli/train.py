@@ -30,7 +30,11 @@ def add_parser(sub, name: str) -> argparse.ArgumentParser:
                                                    the best generator kept in RUN_DIR/generator-best/
 
 Every config field can be set with --set SECTION.FIELD=VALUE; --print-config
-shows them all with their resolved values.""")
+shows them all with their resolved values.
+
+A checkpoint is written every half minute of training (train.checkpoint_every_minutes)
+and at the end, so a crash or kill -9 loses at most about that much: continue with
+--resume RUN_DIR. Ctrl-C saves and stops; RUN_DIR is locked while training.""")
     src = p.add_mutually_exclusive_group()
     src.add_argument("--preset", choices=presets, metavar="NAME",
                      help=f"a named experiment: {', '.join(presets)} (default: {DEFAULT_PRESET})")
