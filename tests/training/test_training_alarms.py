@@ -68,3 +68,24 @@ def test_overpowered_discriminator_raises_d_wins(tmp_path, tiny_idx_dir):
     raised = alarms(train(cfg, progress=False))
     assert "d_wins" in [a["kind"] for a in raised]
     assert "lr_d" in next(a for a in raised if a["kind"] == "d_wins")["suggestion"]
+
+
+def test_nan_after_the_last_logged_window_is_never_saved_or_shared(tmp_path, tiny_idx_dir, monkeypatch, capsys):
+    calls = {"n": 0}
+    pair = adversarial.LOSSES["nonsaturating"]
+
+    def poisoned(real, fake):  # 7 steps of 16 images; windows of 4 steps: the NaN at steps 6-7 is never logged
+        calls["n"] += 1
+        loss = pair.d_loss(real, fake)
+        return loss * float("nan") if calls["n"] > 5 else loss
+
+    monkeypatch.setattr(loop, "make_loss", lambda name, smoothing=0.0: pair._replace(d_loss=poisoned))
+    cfg = tiny_config(tmp_path / "late-nan", tiny_idx_dir, "train.kimg=0.112", "train.log_every=4")
+    run = train(cfg, progress=False)
+    assert "non-finite values after the last logged step: saving step 4 instead" in capsys.readouterr().out
+    from gankit.io.checkpoint import load_checkpoint
+    from gankit.io.generator import load_generator
+    weights, state, _ = load_checkpoint(complete_checkpoints(run)[-1])
+    assert state["counters"]["step"] == 4
+    assert all(torch.isfinite(t).all() for sd in weights.values() for t in sd.values() if t.is_floating_point())
+    assert torch.isfinite(load_generator(run).sample(4, seed=0)).all()

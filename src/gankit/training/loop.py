@@ -348,6 +348,11 @@ def _train(cfg: Config, run_dir: Path, source: str, old_entries: list[Path], *, 
         bar.close()
 
         # ---- finish: checkpoint and shareable generator (a second Ctrl-C lets them finish), final grid
+        if not (torch.isfinite(window).all() and _finite_params(G, D)):
+            # The steps since the last logged window went non-finite: what is saved and shared is the
+            # last state known to be finite, never a NaN generator.
+            _restore_snapshot(good, G, D, opt_g, opt_d, ema, reg, counters, noise)
+            tqdm.write(f"non-finite values after the last logged step: saving step {counters.step:,} instead")
         with stop.saving():
             ckpt = write_checkpoint()
             export_generator(G_show, cfg, run_dir, generator_info())
