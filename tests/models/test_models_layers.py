@@ -1,4 +1,5 @@
-"""Reusable layers: minibatch std, spectral norm, PacGAN packing, and how `build` applies them."""
+"""Reusable layers: minibatch std, spectral norm, PacGAN packing, conditional batch norm, and how
+`build` applies them."""
 
 import dataclasses
 
@@ -8,7 +9,8 @@ from torch import nn
 
 from gankit.config import ModelConfig
 from gankit.models import ModelError, build, check
-from gankit.models.layers import MinibatchStd, apply_spectral_norm, pack_samples, packed_shape
+from gankit.models.layers import (ConditionalBatchNorm2d, MinibatchStd, apply_spectral_norm, has_spectral_norm,
+                                  pack_samples, packed_shape)
 
 
 def tiny(arch, **kw):
@@ -125,6 +127,16 @@ def test_spectral_norm_only_on_d_leaves_g_alone():
     assert any(hasattr(m, "parametrizations") for m in D.modules())
 
 
+def test_spectral_norm_is_idempotent():
+    net = nn.Sequential(nn.Conv2d(2, 4, 3), nn.Flatten(), nn.Linear(4, 1))
+    assert not has_spectral_norm(net[0])
+    apply_spectral_norm(net)
+    keys = set(net.state_dict())
+    apply_spectral_norm(net)  # a second pass would divide by ~1 again and rename every key
+    assert set(net.state_dict()) == keys
+    assert all(has_spectral_norm(m) and len(m.parametrizations.weight) == 1 for m in (net[0], net[2]))
+
+
 # ---- PacGAN packing
 
 def test_pack_samples_images_and_vectors():
@@ -153,3 +165,57 @@ def test_build_makes_d_judge_packs(arch, shape):
     assert all(p.grad is not None for p in G.parameters() if p.requires_grad)
     with pytest.raises(ModelError, match="model.pack"):
         check(dataclasses.replace(tiny(arch), pack=0), shape)
+
+
+# ---- conditional batch norm
+
+def test_conditional_batch_norm_starts_as_plain_batch_norm():
+    torch.manual_seed(0)
+    cbn, bn = ConditionalBatchNorm2d(5, num_classes=3), nn.BatchNorm2d(5)  # BN's affine starts at 1 / 0
+    x = torch.randn(6, 5, 4, 4) * 3 + 1
+    y = torch.tensor([0, 1, 2, 0, 1, 2])
+    assert torch.allclose(cbn(x, y), bn(x), atol=1e-6)  # train mode: batch statistics
+    assert torch.allclose(cbn.bn.running_mean, bn.running_mean) and torch.allclose(cbn.bn.running_var, bn.running_var)
+    cbn.eval(), bn.eval()
+    assert torch.allclose(cbn(x, y), bn(x), atol=1e-6)  # eval mode: the shared running statistics
+    assert [p.shape for p in cbn.parameters()] == [(5, 3), (5, 3)]  # no class-blind affine of its own
+
+
+def test_conditional_batch_norm_affine_differs_by_class():
+    cbn = ConditionalBatchNorm2d(4, num_classes=3).eval()
+    with torch.no_grad():
+        cbn.gain.weight.copy_(torch.tensor([[0.0, 1.0, -0.5]]).expand(4, 3))  # class gains 1, 2, 0.5
+        cbn.bias.weight.copy_(torch.tensor([[0.0, 0.0, 3.0]]).expand(4, 3))   # class shifts 0, 0, 3
+    x = torch.randn(2, 4, 3, 3)
+    plain = cbn.bn(x)
+    out = [cbn(x, torch.full((2,), c)) for c in range(3)]
+    assert torch.allclose(out[0], plain, atol=1e-6)
+    assert torch.allclose(out[1], 2 * plain, atol=1e-6)
+    assert torch.allclose(out[2], 0.5 * plain + 3, atol=1e-6)
+    # one-hot weights give the same as labels; a mixture interpolates the affine
+    assert torch.allclose(cbn(x, torch.eye(3)[[1, 1]]), out[1])
+    half = torch.tensor([[0.5, 0.5, 0.0]]).expand(2, 3)
+    assert torch.allclose(cbn(x, half), 1.5 * plain, atol=1e-6)
+    # gradients reach the per-class affine of the classes in the batch only
+    cbn.train()
+    cbn(x, torch.tensor([0, 2])).square().sum().backward()
+    assert cbn.gain.weight.grad[:, 1].abs().sum() == 0 and cbn.gain.weight.grad[:, 2].abs().sum() > 0
+
+
+def test_conditional_batch_norm_rejects_bad_labels():
+    cbn = ConditionalBatchNorm2d(4, num_classes=3)
+    x = torch.randn(2, 4, 3, 3)
+    with pytest.raises(ValueError, match="integers"):
+        cbn(x, torch.tensor([0.0, 1.0]))
+    with pytest.raises(ValueError, match=r"\(2, 3\)"):
+        cbn(x, torch.zeros(2, 5))
+    with pytest.raises(ValueError):
+        ConditionalBatchNorm2d(4, num_classes=0)
+
+
+def test_spectral_norm_leaves_conditional_batch_norm_alone():
+    # its zero-initialised per-class affine has no top singular value: W / 0 would be NaN
+    net = nn.ModuleDict({"conv": nn.Conv2d(4, 4, 1), "cbn": ConditionalBatchNorm2d(4, num_classes=3)})
+    apply_spectral_norm(net)
+    assert has_spectral_norm(net["conv"]) and not has_spectral_norm(net["cbn"].gain)
+    assert torch.isfinite(net["cbn"](net["conv"](torch.randn(2, 4, 3, 3)), torch.tensor([0, 1]))).all()
