@@ -17,6 +17,7 @@ def tiny(arch, **kw):
 
 IMAGE_CASES = [(arch, (c, r, r)) for arch in ("mlp", "dcgan") for r in (28, 32, 64) for c in (1, 3)]
 IMAGE_CASES += [("dcgan-tf", (c, 28, 28)) for c in (1, 3)]
+IMAGE_CASES += [("resnet", (c, r, r)) for r in (28, 32) for c in (1, 3)]
 TOY_CASES = [("mlp", (1,)), ("mlp", (2,))]
 
 
@@ -31,7 +32,8 @@ def test_models_output_shapes(arch, shape):
     assert D(torch.randn(5, *shape)).shape == (5,)
 
 
-@pytest.mark.parametrize("arch,shape", [("mlp", (1, 28, 28)), ("dcgan", (3, 32, 32)), ("dcgan-tf", (1, 28, 28))])
+@pytest.mark.parametrize("arch,shape", [("mlp", (1, 28, 28)), ("dcgan", (3, 32, 32)), ("dcgan-tf", (1, 28, 28)),
+                                        ("resnet", (1, 28, 28)), ("resnet", (3, 32, 32))])
 def test_models_image_outputs_in_range(arch, shape):
     G, _ = build(tiny(arch), shape, seed=0)
     with torch.no_grad():
@@ -69,7 +71,11 @@ def test_models_split_resolution():
     ("dcgan-tf", (1, 32, 32), ["model.arch", "28x28", "32"]),
     ("dcgan", (2,), ["model.arch", "(2,)", "mlp"]),
     ("dcgan-tf", (2,), ["model.arch", "(2,)"]),
-    ("nope", (1, 28, 28), ["model.arch", "'nope'", "dcgan", "dcgan-tf", "mlp"]),
+    ("resnet", (1, 64, 64), ["model.arch", "28x28", "32x32", "64"]),
+    ("resnet", (3, 30, 30), ["model.arch", "28x28", "32x32", "30"]),
+    ("resnet", (1, 28, 32), ["model.arch", "square"]),
+    ("resnet", (2,), ["model.arch", "(2,)", "mlp"]),
+    ("nope", (1, 28, 28), ["model.arch", "'nope'", "dcgan", "dcgan-tf", "mlp", "resnet"]),
 ])
 def test_models_check_rejects(arch, shape, words):
     with pytest.raises(ModelError) as info:
@@ -97,7 +103,7 @@ def test_models_check_accepts_supported():
 
 
 def test_models_registry():
-    assert set(MODELS) == {"mlp", "dcgan", "dcgan-tf"}
+    assert set(MODELS) == {"mlp", "dcgan", "dcgan-tf", "resnet"}
     for fam in MODELS.values():
         assert fam.description and "\n" not in fam.description
         with pytest.raises(dataclasses.FrozenInstanceError):
@@ -157,12 +163,14 @@ def test_models_build_seed_is_reproducible_and_local():
     assert not torch.equal(G1.net[0].weight, G3.net[0].weight)
 
 
-CASES = [("mlp", (2,)), ("mlp", (1, 28, 28)), ("dcgan", (3, 32, 32)), ("dcgan-tf", (1, 28, 28))]
+CASES = [("mlp", (2,)), ("mlp", (1, 28, 28)), ("dcgan", (3, 32, 32)), ("dcgan-tf", (1, 28, 28)),
+         ("resnet", (1, 28, 28)), ("resnet", (3, 32, 32))]
+D_OPTIONS = {"resnet": {}}  # resnet refuses D batch norm and dropout (its D is spectrally normalised)
 
 
 @pytest.mark.parametrize("arch,shape", CASES)
 def test_models_gradients_reach_every_generator_parameter(arch, shape):
-    G, D = build(tiny(arch, d_batchnorm=True, d_dropout=0.1), shape, seed=0)
+    G, D = build(tiny(arch, **D_OPTIONS.get(arch, {"d_batchnorm": True, "d_dropout": 0.1})), shape, seed=0)
     D(G(torch.randn(4, 8))).mean().backward()
     for name, p in G.named_parameters():
         assert p.grad is not None and p.grad.abs().sum() > 0, name
@@ -175,7 +183,10 @@ def test_models_discriminator_supports_double_backward(arch, shape):
     x = torch.randn(3, *shape, requires_grad=True)
     (g,) = torch.autograd.grad(D(x).sum(), x, create_graph=True)
     g.square().sum().backward()
-    assert D.net[1 if arch == "mlp" else 0].weight.grad.abs().sum() > 0
+    # the first layer's weight (under spectral norm, its unnormalised original): for a ReLU net
+    # grad_x D is piecewise constant in the biases, so only weights get a second-order gradient
+    first = next(p for name, p in D.named_parameters() if "weight" in name)
+    assert first.grad.abs().sum() > 0
 
 
 @pytest.mark.parametrize("arch,shape", CASES)

@@ -67,7 +67,8 @@ def _trained_bn_generator(arch="dcgan", shape=(1, 28, 28)):
     return G
 
 
-@pytest.mark.parametrize("arch,shape", [("dcgan", (1, 28, 28)), ("dcgan-tf", (1, 28, 28)), ("mlp", (2,))])
+@pytest.mark.parametrize("arch,shape", [("dcgan", (1, 28, 28)), ("dcgan-tf", (1, 28, 28)), ("mlp", (2,)),
+                                        ("resnet", (3, 32, 32))])
 def test_models_sample_is_bitwise_independent_of_n_and_start(arch, shape):
     G = _trained_bn_generator(arch, shape)
     n = 150  # spans three sampling chunks

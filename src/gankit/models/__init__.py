@@ -13,7 +13,8 @@ Options applied here for every family (`gankit.models.layers`):
 ``model.pack = m`` builds D for the packed shape ``(m*C, H, W)`` / ``(m*D,)``
 (PacGAN: the loop feeds ``pack_samples(x, m)``, so D returns N/m logits);
 ``model.d_spectral_norm`` / ``model.g_spectral_norm`` wrap every conv/linear
-weight in spectral normalisation after init. ``model.minibatch_std`` is built
+weight in spectral normalisation after init (a family may build it in: resnet's D
+always has it, and applying it again changes nothing). ``model.minibatch_std`` is built
 into the families that list it in `ModelFamily.options`.
 """
 
@@ -26,7 +27,7 @@ import torch
 from torch import nn
 
 from gankit.config import ModelConfig
-from gankit.models import dcgan, dcgan_tf, mlp
+from gankit.models import dcgan, dcgan_tf, mlp, resnet
 from gankit.models.base import LATENT_CHUNK, Generator, ModelError, init_weights, latents
 from gankit.models.layers import apply_spectral_norm, pack_samples, packed_shape
 
@@ -60,6 +61,9 @@ MODELS: dict[str, ModelFamily] = {
     "dcgan-tf": ModelFamily(
         dcgan_tf.generator, dcgan_tf.discriminator, dcgan_tf.check,
         "the TensorFlow tutorial DCGAN, 28x28 only; ignores model.width/d_dropout/d_batchnorm; no minibatch_std"),
+    "resnet": ModelFamily(
+        resnet.generator, resnet.discriminator, resnet.check,
+        "SNGAN residual G/D for 28x28 and 32x32; spectral norm always on in D; width = channels of every block"),
 }
 
 

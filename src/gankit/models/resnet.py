@@ -1,0 +1,216 @@
+"""SNGAN/BigGAN-style residual G and D (Miyato et al. 2018, appendix B; Brock et al. 2019)
+for square images of 28x28 or 32x32 pixels and any channel count (1 and 3 in practice).
+
+G: z (N, z_dim) -> linear to (width, s, s), s = 7 (28x28) or 4 (32x32) -> up blocks to
+   the resolution (7 -> 14 -> 28, or 4 -> 8 -> 16 -> 32) -> BN, ReLU, 3x3 conv to
+   `channels`, tanh: (N, C, H, W) in [-1, 1].
+   Up block: BN, ReLU, nearest-neighbour 2x upsample, 3x3 conv, BN, ReLU, 3x3 conv, plus a
+   shortcut upsample + 1x1 conv. Nearest upsampling followed by a 3x3 conv covers every
+   output pixel with the same number of taps, so there are none of the checkerboard
+   artefacts of strided transposed convs (Odena et al. 2016).
+D: optimized first block (3x3 conv, ReLU, 3x3 conv, 2x2 average pool; shortcut: pool, 1x1
+   conv) -> one down block (ReLU, 3x3 conv, ReLU, 3x3 conv, pool; shortcut: pool, 1x1
+   conv) -> two plain blocks (identity shortcut) at 7x7 or 8x8 -> ReLU, global *sum*
+   pooling (N, width) -> linear to one raw logit: (N,). SNGAN's CIFAR-10 D, also at 28.
+   Spectral norm on every conv and linear of D is part of the architecture, applied at
+   construction: SNGAN's residual D is not stable without it. So ``model.d_spectral_norm``
+   is irrelevant here: false builds the same D, and true leaves it as it is
+   (`apply_spectral_norm` skips weights that are already normalised).
+   ``model.d_batchnorm`` and ``model.d_dropout`` are refused (`check`): neither is part of
+   SNGAN's D, and batch norm would undo the Lipschitz bound spectral norm gives.
+
+``model.width`` is the channel count of every block, in G and in D (SNGAN's CIFAR-10
+models: G 256, D 128; the default 64 keeps a CPU run affordable).
+
+Ready for projection conditioning (not wired into training yet): ``ResNetGenerator(...,
+num_classes=K)`` swaps every batch norm for `ConditionalBatchNorm2d` and takes
+``G(z, y)``; ``ResNetDiscriminator(..., num_classes=K)`` adds the projection term
+``<embed(y), features(x)>`` (Miyato & Koyama 2018) to its logit and takes ``D(x, y)``, and
+``D.features(x)`` gives the pooled features an auxiliary (AC-GAN) head would read.
+Labels y are (N,) int64 in [0, K), or (N, K) float class weights in G.
+"""
+
+from __future__ import annotations
+
+import math
+from typing import Callable
+
+import torch
+import torch.nn.functional as F
+from torch import Tensor, nn
+from torch.nn.utils.parametrizations import spectral_norm
+
+from gankit.config import ModelConfig
+from gankit.models.base import Generator
+from gankit.models.layers import ConditionalBatchNorm2d, apply_spectral_norm
+
+BASE = {28: 7, 32: 4}
+"""Resolution -> G's starting size s; G doubles it until it reaches the resolution."""
+
+Norm = Callable[[int], nn.Module]
+"""A factory ``channels -> norm layer``: plain BN, or conditional BN (which takes labels)."""
+
+
+def _norm(layer: nn.Module, x: Tensor, y: Tensor | None) -> Tensor:
+    return layer(x) if y is None else layer(x, y)
+
+
+class UpBlock(nn.Module):
+    """(N, c_in, h, w) -> (N, c_out, 2h, 2w); ``forward(x, y=None)``, y only with a conditional norm."""
+
+    def __init__(self, c_in: int, c_out: int, norm: Norm):
+        super().__init__()
+        self.bn1, self.bn2 = norm(c_in), norm(c_out)
+        # No conv biases: every block's output goes into a batch norm (the next block's or
+        # the final one), whose shift makes them redundant.
+        self.conv1 = nn.Conv2d(c_in, c_out, 3, 1, 1, bias=False)
+        self.conv2 = nn.Conv2d(c_out, c_out, 3, 1, 1, bias=False)
+        self.shortcut = nn.Conv2d(c_in, c_out, 1, bias=False)
+
+    def forward(self, x: Tensor, y: Tensor | None = None) -> Tensor:
+        h = F.interpolate(F.relu(_norm(self.bn1, x, y)), scale_factor=2, mode="nearest")
+        h = self.conv2(F.relu(_norm(self.bn2, self.conv1(h), y)))
+        return h + self.shortcut(F.interpolate(x, scale_factor=2, mode="nearest"))
+
+
+class DownBlock(nn.Module):
+    """(N, c_in, h, w) -> (N, c_out, h/2, w/2), or the same size with ``down=False``.
+
+    ``first=True`` is SNGAN's optimized first block: no ReLU before the first conv (the
+    input is an image, not a feature map, and half of it would be cut off).
+    """
+
+    def __init__(self, c_in: int, c_out: int, down: bool = True, first: bool = False):
+        super().__init__()
+        self.down, self.first = down, first
+        self.conv1 = nn.Conv2d(c_in, c_out, 3, 1, 1)
+        self.conv2 = nn.Conv2d(c_out, c_out, 3, 1, 1)
+        # A learned shortcut only where the shape changes; 1x1 conv and average pooling
+        # commute, so pooling first does the same in a quarter of the work.
+        self.shortcut = nn.Conv2d(c_in, c_out, 1) if down or c_in != c_out else None
+
+    def forward(self, x: Tensor) -> Tensor:
+        h = self.conv1(x if self.first else F.relu(x))  # not inplace: x is also the shortcut's input
+        h = self.conv2(F.relu(h))
+        s = x
+        if self.down:
+            h, s = F.avg_pool2d(h, 2), F.avg_pool2d(s, 2)
+        if self.shortcut is not None:
+            s = self.shortcut(s)
+        return h + s
+
+
+@torch.no_grad()
+def _init(module: nn.Module) -> None:
+    """SNGAN's reference init: Xavier-uniform, gain sqrt(2) on the convs inside residual
+    branches (they feed ReLUs), 1 on shortcuts, linears and G's output conv; biases 0.
+    DCGAN's N(0, 0.02) would start these deep stacks with vanishing residual branches.
+    Draws from torch's global RNG (`build(seed=...)` forks it)."""
+    # Conditional batch norms keep their own init: per-class affines that start at zero.
+    own = {id(layer) for m in module.modules() if isinstance(m, ConditionalBatchNorm2d)
+           for layer in m.modules()}
+    for name, m in module.named_modules():
+        if isinstance(m, (nn.Conv2d, nn.Linear)) and id(m) not in own:
+            branch = isinstance(m, nn.Conv2d) and name.rsplit(".", 1)[-1] in ("conv1", "conv2")
+            nn.init.xavier_uniform_(m.weight, gain=math.sqrt(2) if branch else 1.0)
+            if m.bias is not None:
+                m.bias.zero_()
+
+
+class ResNetGenerator(Generator):
+    """z (N, z_dim) [, y] -> images (N, channels, resolution, resolution) in [-1, 1].
+
+    `num_classes` > 0 swaps every batch norm for `ConditionalBatchNorm2d` (or pass any
+    ``norm`` factory); then ``forward(z, y)`` needs labels, which ``sample`` does not
+    draw yet (the conditional game will), so sample() is for unconditional generators.
+    """
+
+    def __init__(self, z_dim: int, resolution: int, channels: int, width: int = 64,
+                 num_classes: int = 0, norm: Norm | None = None):
+        super().__init__(z_dim, (channels, resolution, resolution))
+        s = BASE[resolution]
+        self.num_classes = int(num_classes)
+        if norm is None:
+            norm = (lambda c: ConditionalBatchNorm2d(c, num_classes)) if num_classes else nn.BatchNorm2d
+        self.start = s
+        self.linear = nn.Linear(z_dim, width * s * s, bias=False)  # feeds a batch norm: no bias
+        self.blocks = nn.ModuleList(UpBlock(width, width, norm)
+                                    for _ in range(int(math.log2(resolution // s))))
+        self.bn = norm(width)
+        self.out = nn.Conv2d(width, channels, 3, 1, 1)
+        _init(self)
+
+    def forward(self, z: Tensor, y: Tensor | None = None) -> Tensor:
+        if (y is None) != (self.num_classes == 0):
+            raise ValueError("ResNetGenerator: labels y are needed exactly when built with num_classes > 0 "
+                             f"(num_classes={self.num_classes}, y {'missing' if y is None else 'given'})")
+        h = self.linear(z).unflatten(1, (-1, self.start, self.start))
+        for block in self.blocks:
+            h = block(h, y)
+        return torch.tanh(self.out(F.relu(_norm(self.bn, h, y))))
+
+
+class ResNetDiscriminator(nn.Module):
+    """Images (N, channels, resolution, resolution) [, labels (N,) int64] -> raw logits (N,).
+
+    Every conv and linear (and the class embedding) is spectrally normalised at construction.
+    """
+
+    def __init__(self, resolution: int, channels: int, width: int = 64, num_classes: int = 0):
+        super().__init__()
+        self.in_shape = (channels, resolution, resolution)
+        self.num_classes = int(num_classes)
+        self.blocks = nn.Sequential(
+            DownBlock(channels, width, first=True),
+            DownBlock(width, width),
+            DownBlock(width, width, down=False),
+            DownBlock(width, width, down=False),
+        )
+        self.linear = nn.Linear(width, 1)
+        self.embed = nn.Embedding(num_classes, width) if num_classes else None
+        _init(self)
+        if self.embed is not None:
+            nn.init.xavier_uniform_(self.embed.weight)
+            spectral_norm(self.embed)  # as in Miyato & Koyama's projection D
+        apply_spectral_norm(self)
+
+    def features(self, x: Tensor) -> Tensor:
+        """(N, C, H, W) -> pooled features (N, width), >= 0 (ReLU, then a sum over pixels)."""
+        # Sum, not mean, pooling (SNGAN): with spectral norm bounding every layer, a mean
+        # would shrink the logit's scale by the number of pixels.
+        return F.relu(self.blocks(x)).sum(dim=(2, 3))
+
+    def forward(self, x: Tensor, y: Tensor | None = None) -> Tensor:
+        if (y is None) != (self.embed is None):
+            raise ValueError("ResNetDiscriminator: labels y are needed exactly when built with num_classes > 0 "
+                             f"(num_classes={self.num_classes}, y {'missing' if y is None else 'given'})")
+        h = self.features(x)
+        logit = self.linear(h).squeeze(1)
+        if y is not None:
+            logit = logit + (self.embed(y) * h).sum(dim=1)  # the projection term
+        return logit
+
+
+def check(cfg: ModelConfig, shape: tuple) -> str | None:
+    if len(shape) != 3:
+        return f"resnet builds images of shape (C, H, W), got sample shape {tuple(shape)}; use arch 'mlp' for toy data"
+    c, h, w = shape
+    if h != w:
+        return f"resnet builds square images, got {h}x{w}"
+    if c < 1:
+        return f"resnet needs at least one channel, got {c}"
+    if h not in BASE:
+        return f"resnet builds 28x28 and 32x32 images only, got resolution {h} (dcgan builds 64, 128, ...)"
+    if cfg.d_batchnorm:
+        return "resnet's D is spectrally normalised and has no batch norm: set model.d_batchnorm=false"
+    if cfg.d_dropout:
+        return "resnet's D has no dropout: set model.d_dropout=0"
+    return None
+
+
+def generator(cfg: ModelConfig, shape: tuple) -> ResNetGenerator:
+    return ResNetGenerator(cfg.z_dim, shape[1], shape[0], cfg.width)
+
+
+def discriminator(cfg: ModelConfig, shape: tuple) -> ResNetDiscriminator:
+    return ResNetDiscriminator(shape[1], shape[0], cfg.width)
