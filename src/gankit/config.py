@@ -160,6 +160,9 @@ class OptimConfig:
 
 @dataclass
 class TrainConfig:
+    game: str = "unconditional"
+    """What one D step and one G step compute: a key of `gankit.training.games.GAMES`
+    (unconditional: D tells data from G(z))."""
     batch_size: int = 64
     d_steps: int = 1
     """Discriminator steps per generator step (k in the 2014 paper)."""

@@ -6,6 +6,11 @@
                  (metrics, sample grids, checkpoints), until the budget is spent
     finish       final checkpoint, the exported generator folder, final grid
 
+What one D step and one G step compute is the game's (`train.game`, a key of
+`gankit.training.games.GAMES`: which batch, which networks, which losses); the
+loop owns the rest: backward and optimizer steps, EMA, logging, alarms, rollbacks,
+checkpoints and exact resume.
+
 Progress is counted in real images shown to D (as in StyleGAN), so budgets,
 grids and checkpoints mean the same thing at any batch size.
 """
@@ -38,6 +43,7 @@ from gankit.training.diagnostics import Monitor, batch_diversity
 from gankit.training.changes import config_changes, describe
 from gankit.training.ema import EMA
 from gankit.training.evaluate import TrainEvaluator, plan as plan_evaluation
+from gankit.training.games import GAMES, Game
 from gankit.training.regularize import Regularizers
 from gankit.training.stop import StopRequests, TrainingInterrupted
 from gankit.training.state import Batches, Counters, capture, make_optimizers, restore, select_device
@@ -52,7 +58,7 @@ def preflight(cfg: Config) -> str:
     data on disk, device. Raises ConfigError / ModelError / DataError; returns the data source."""
     config_mod.validate(cfg)
     for field, name, registry in (("data.name", cfg.data.name, DATASETS), ("model.arch", cfg.model.arch, MODELS),
-                                  ("loss.name", cfg.loss.name, LOSSES)):
+                                  ("loss.name", cfg.loss.name, LOSSES), ("train.game", cfg.train.game, GAMES)):
         if name not in registry:
             raise ConfigError(f"{field}: unknown {name!r} (known: {', '.join(sorted(registry))})")
     shape = sample_shape(cfg.data)
@@ -135,19 +141,22 @@ def _train(cfg: Config, run_dir: Path, source: str, old_entries: list[Path], *, 
     reg = Regularizers(cfg, device)
     ema = EMA(G, cfg.model.ema_half_life_kimg) if cfg.model.ema_half_life_kimg > 0 else None
     G_show = ema.module if ema is not None else G  # the averaged weights are the ones to look at and share
+    losses = make_loss(cfg.loss.name, cfg.loss.label_smoothing)
+    game = GAMES[t.game](cfg, G, D, losses, reg, noise, counters, device)
     if resume:
         ckpt, skipped = find_latest(run_dir)
         for path, why in skipped:
             tqdm.write(f"skipping {path.name}: {why}")
         weights, state, ckpt_config = load_checkpoint(ckpt)
-        game, free = config_changes(ckpt_config, cfg)
-        if game and not allow_config_change:
-            raise ConfigError(f"resume: the config changes the game the checkpoint was trained in ({describe(game)}); "
+        game_changes, free_changes = config_changes(ckpt_config, cfg)
+        if game_changes and not allow_config_change:
+            raise ConfigError(f"resume: the config changes the game the checkpoint was trained in "
+                              f"({describe(game_changes)}); "
                               f"pass --allow-config-change to continue with it anyway, or start a new run with "
                               f"--config {run_dir / 'config.toml'} --out NEW_DIR and your --set changes")
         load_state_strict(G, weights["G"], ckpt / "G.safetensors")
         load_state_strict(D, weights["D"], ckpt / "D.safetensors")
-        _restore_extras(weights, state, ckpt, reg, ema, allow_inexact)
+        _restore_extras(weights, state, ckpt, reg, ema, game, allow_inexact)
         try:  # a state lacking parts is refused unless inexact resumes are allowed: never dropped silently
             reset = restore(state, counters, opt_g, opt_d, noise, allow_inexact=allow_inexact)
         except ValueError as e:
@@ -157,8 +166,8 @@ def _train(cfg: Config, run_dir: Path, source: str, old_entries: list[Path], *, 
                        f"reset to a fresh run's values")
         tqdm.write(f"resuming from {ckpt} at {counters.images:,} images")
         stop.saved = (ckpt, counters.step, counters.images)
-        if game or free:
-            tqdm.write(f"config changed on resume: {describe({**game, **free})}")
+        if game_changes or free_changes:
+            tqdm.write(f"config changed on resume: {describe({**game_changes, **free_changes})}")
         dropped = drop_records_after(run_dir, counters.step)
         if dropped:
             tqdm.write(f"dropped {dropped} metrics.jsonl line(s) logged after step {counters.step:,}; "
@@ -168,13 +177,13 @@ def _train(cfg: Config, run_dir: Path, source: str, old_entries: list[Path], *, 
         tqdm.write(f"{why}: {rundir.remove_entries(run_dir, old_entries)}")
     (run_dir / "samples").mkdir(parents=True, exist_ok=True)
     write_text_atomic(run_dir / "config.toml", cfg.dumps())  # a kill mid-write must not tear it
-    batches = Batches(data, t.batch_size, t.seed, device, counters, memory_format)
-    losses = make_loss(cfg.loss.name, cfg.loss.label_smoothing)
-    B, k, z_dim = t.batch_size, t.d_steps, cfg.model.z_dim
+    game.batches = Batches(data, t.batch_size, t.seed, device, counters, memory_format)  # from the restored epoch
+    B, k = t.batch_size, t.d_steps
     # On resume, TensorBoard hides what the old process logged after the checkpoint (x-axis: images).
     log = MetricsLog(run_dir, purge_step=counters.images + 1 if resume else None)
-    if resume and game:  # the point where the experiment changed; budget changes are only printed
-        log.write({"images": counters.images, "step": counters.step, "config_change": {**game, **free}})
+    if resume and game_changes:  # the point where the experiment changed; budget changes are only printed
+        log.write({"images": counters.images, "step": counters.step,
+                   "config_change": {**game_changes, **free_changes}})
     epoch_images = (len(data) // B) * B  # images in one epoch (a short tail is skipped)
     real_preview = data.x[:4096] if not data.is_image else None
 
@@ -202,6 +211,8 @@ def _train(cfg: Config, run_dir: Path, source: str, old_entries: list[Path], *, 
             weights["G_ema"] = ema.state_dict()
         state = capture(counters, opt_g, opt_d, noise)
         state["regularizers"] = reg.state_dict()
+        if game_state := game.state_dict():  # only a game that keeps state adds to the format
+            state["game"] = game_state
         with stop.saving():  # a second Ctrl-C lets a save under way finish
             path = save_checkpoint(run_dir, counters.step, weights, state, cfg.dumps(), keep=t.keep_checkpoints)
         stop.saved = (path, counters.step, counters.images)
@@ -235,7 +246,7 @@ def _train(cfg: Config, run_dir: Path, source: str, old_entries: list[Path], *, 
     div_reference = batch_diversity(to_float(real_sample) if data.is_image else real_sample) \
         if diag.enabled and diag.diversity_every and len(data) >= 2 else None
     logged, rollbacks = 0, 0
-    good = _snapshot(G, D, opt_g, opt_d, ema, reg, counters, noise)  # the last state known to be finite
+    good = _snapshot(G, D, opt_g, opt_d, ema, reg, game, counters, noise)  # the last state known to be finite
     window = torch.zeros(4, device=device)  # running sums: loss_d, loss_g, D(x), D(G(z))
     window_steps, window_images, window_start = 0, 0, time.perf_counter()
     bar = tqdm(total=_bar_total(t, epoch_images), initial=_bar_value(t, counters), disable=not progress,
@@ -246,40 +257,26 @@ def _train(cfg: Config, run_dir: Path, source: str, old_entries: list[Path], *, 
     with stop:
         while not done() and stop.signum is None:
             tick = time.perf_counter()
-            images_before = counters.images
-            epoch_ended = False
+            images_before, epoch_before = counters.images, counters.epoch
 
-            # Discriminator phase: k steps, each on a fresh real batch and a fresh fake batch.
-            # The last fake batch keeps its graph so the generator phase can reuse it,
-            # which saves one generator forward pass per step.
-            D.requires_grad_(True)
+            # Discriminator phase: k steps, each on fresh batches the game draws; the last keeps
+            # its fake batch's graph for the generator phase.
             for i in range(k):
-                real, ended = batches.next()
-                real = reg.real_batch(real)
-                epoch_ended |= ended
-                z = torch.randn(B, z_dim, generator=noise, device=device)
-                with torch.set_grad_enabled(i == k - 1):
-                    fake = G(z)
-                real_view, fake_view = reg.view(real, counters.images), reg.view(fake.detach(), counters.images)
-                real_logits, fake_logits = D(real_view), D(fake_view)
-                loss_d = losses.d_loss(real_logits, fake_logits)
-                loss_d = loss_d + reg.d_penalty(D, real_view, fake_view, counters.step * k + i)
+                loss_d, real_logits, fake_logits = game.d_step(i, last=i == k - 1)
                 opt_d.zero_grad(set_to_none=True)
                 loss_d.backward()
                 opt_d.step()
                 reg.after_d_step(D, real_logits, B)
 
             # Generator phase: one step through the freshly updated discriminator.
-            D.requires_grad_(False)
-            real_logits_g = D(reg.view(real, counters.images)).detach() if losses.g_needs_real else None
-            loss_g = losses.g_loss(real_logits_g, D(reg.view(fake, counters.images)))
-            loss_g = loss_g + reg.g_penalty(G, z, counters.step)
+            loss_g = game.g_step()
             opt_g.zero_grad(set_to_none=True)
             loss_g.backward()
             opt_g.step()
             if ema is not None:
                 ema.update(G, counters.images - images_before)
             counters.step += 1
+            epoch_ended = counters.epoch != epoch_before
 
             # Bookkeeping: sums stay on the device; one host sync per logged window.
             with torch.no_grad():
@@ -301,10 +298,10 @@ def _train(cfg: Config, run_dir: Path, source: str, old_entries: list[Path], *, 
                         raise TrainingDiverged(
                             f"training diverged: non-finite losses or weights after {diag.max_rollbacks} "
                             f"rollbacks (last at step {counters.step:,}); {alarm.suggestion}")
-                    _restore_snapshot(good, G, D, opt_g, opt_d, ema, reg, counters, noise)
+                    _restore_snapshot(good, G, D, opt_g, opt_d, ema, reg, game, counters, noise)
                     # Re-draw the latents from here on: replaying the same stream would replay the failure.
                     noise.manual_seed(t.seed + 1_000_003 * rollbacks + counters.step)
-                    batches = Batches(data, t.batch_size, t.seed, device, counters, memory_format)
+                    game.batches = Batches(data, t.batch_size, t.seed, device, counters, memory_format)
                     tqdm.write(f"rolled back to step {counters.step:,} ({rollbacks}/{diag.max_rollbacks})")
                     window.zero_()
                     window_steps, window_images, window_start = 0, 0, now
@@ -328,7 +325,7 @@ def _train(cfg: Config, run_dir: Path, source: str, old_entries: list[Path], *, 
                                     f"D(x) {dx:.2f} D(G(z)) {dgz:.2f}"
                                     + (f" ALARM {monitor.history[-1].kind}" if monitor.history else ""),
                                     refresh=False)
-                good = _snapshot(G, D, opt_g, opt_d, ema, reg, counters, noise)
+                good = _snapshot(G, D, opt_g, opt_d, ema, reg, game, counters, noise)
                 window.zero_()
                 window_steps, window_images, window_start = 0, 0, now
             bar.update(_bar_value(t, counters) - bar.n)
@@ -351,7 +348,7 @@ def _train(cfg: Config, run_dir: Path, source: str, old_entries: list[Path], *, 
         if not (torch.isfinite(window).all() and _finite_params(G, D)):
             # The steps since the last logged window went non-finite: what is saved and shared is the
             # last state known to be finite, never a NaN generator.
-            _restore_snapshot(good, G, D, opt_g, opt_d, ema, reg, counters, noise)
+            _restore_snapshot(good, G, D, opt_g, opt_d, ema, reg, game, counters, noise)
             tqdm.write(f"non-finite values after the last logged step: saving step {counters.step:,} instead")
         with stop.saving():
             ckpt = write_checkpoint()
@@ -371,28 +368,31 @@ def _finite_params(*modules: torch.nn.Module) -> bool:
     return all(bool(torch.isfinite(p).all()) for m in modules for p in m.parameters())
 
 
-def _snapshot(G, D, opt_g, opt_d, ema, reg, counters: Counters, noise: torch.Generator) -> dict:
+def _snapshot(G, D, opt_g, opt_d, ema, reg, game: Game, counters: Counters, noise: torch.Generator) -> dict:
     """An in-memory copy of everything the next step depends on (for rollbacks)."""
     return copy.deepcopy({"G": G.state_dict(), "D": D.state_dict(), "opt_g": opt_g.state_dict(),
                           "opt_d": opt_d.state_dict(), "ema": ema.state_dict() if ema is not None else None,
-                          "reg": reg.state_dict(), "counters": dataclasses.asdict(counters),
-                          "noise": noise.get_state()})
+                          "reg": reg.state_dict(), "game": game.state_dict(),
+                          "counters": dataclasses.asdict(counters), "noise": noise.get_state()})
 
 
-def _restore_snapshot(snap: dict, G, D, opt_g, opt_d, ema, reg, counters: Counters, noise: torch.Generator) -> None:
+def _restore_snapshot(snap: dict, G, D, opt_g, opt_d, ema, reg, game: Game, counters: Counters,
+                      noise: torch.Generator) -> None:
     G.load_state_dict(snap["G"]), D.load_state_dict(snap["D"])
     opt_g.load_state_dict(snap["opt_g"]), opt_d.load_state_dict(snap["opt_d"])
     if ema is not None:
         ema.load_state_dict(snap["ema"])
     reg.load_state_dict(copy.deepcopy(snap["reg"]))
+    game.load_state_dict(copy.deepcopy(snap["game"]))
     for key, value in snap["counters"].items():
         setattr(counters, key, value)
     noise.set_state(snap["noise"])
 
 
-def _restore_extras(weights: dict, state: dict, ckpt: Path, reg: Regularizers, ema: EMA | None,
+def _restore_extras(weights: dict, state: dict, ckpt: Path, reg: Regularizers, ema: EMA | None, game: Game,
                     allow_inexact: bool) -> None:
-    """Restore EMA weights and regularizer state; a missing part is an error unless inexact resumes are allowed."""
+    """Restore EMA weights, regularizer and game state; a missing part is an error unless inexact
+    resumes are allowed."""
     missing = []
     if ema is not None:
         if "G_ema" in weights:
@@ -403,6 +403,10 @@ def _restore_extras(weights: dict, state: dict, ckpt: Path, reg: Regularizers, e
         reg.load_state_dict(state["regularizers"])
     except (KeyError, ValueError, RuntimeError):
         missing.append("the regularizer/augmentation state")
+    try:  # {} when the checkpoint has none: what an unconditional game keeps
+        game.load_state_dict(state.get("game", {}))
+    except (KeyError, ValueError, RuntimeError):
+        missing.append("the game state")
     if missing and not allow_inexact:
         raise CheckpointError(f"{ckpt}: lacks {' and '.join(missing)}; pass --allow-inexact-resume to "
                               f"continue with those reset")

@@ -1,0 +1,50 @@
+"""The games: what one discriminator step and one generator step compute, chosen by `train.game`.
+
+Unconditional, class-conditional, paired image-to-image and unpaired training
+differ only in which batch a step draws, which networks it calls and which
+losses it adds. The loop (`gankit.training.loop`) owns everything else — the
+schedule of k D steps per G step, backward and optimizer steps, EMA, logging,
+grids, alarms, NaN rollback, checkpoints and exact resume — and calls a game
+for the two computations. The contract (`Game` in `base.py`):
+
+    game.batches = Batches(...)         set by the loop before the first step, and again
+                                        after a rollback (the data order restarts there)
+    loss_d, real_logits, fake_logits = game.d_step(i, last)
+        D step i of k: draw the real batch (game.batches) and the latents (the
+        loop's noise generator), run G and D, add the regularizer penalties;
+        return the scalar D loss and D's logits on the real and fake batches
+        (the loop logs D(x) and D(G(z)) from them and adapts augmentation).
+        `last` (i == k - 1) asks to keep G's graph for the coming G step.
+    loss_g = game.g_step()
+        The G step through the freshly updated D; may reuse the last D step's
+        fake batch (one G forward saved per step).
+    state = game.state_dict(); game.load_state_dict(state)
+        What the game keeps beyond the networks, optimizers and RNGs the loop
+        already saves, as plain data (torch.load(weights_only=True) must read it):
+        e.g. a CycleGAN image pool of past fakes. It is saved in the checkpoint's
+        state.pt under "game" only when not empty (an unconditional checkpoint
+        is unchanged by games existing) and is part of every rollback snapshot.
+        A checkpoint without it restores `{}`; a game that needs state treats
+        that as missing (KeyError/ValueError), which an inexact resume resets.
+
+A game never calls backward() or steps an optimizer (the loop does; the
+regularizers' after-D-step hooks run there too), and draws randomness only
+from the generators it is handed (the loop's noise generator, the regularizers'
+own) or torch's global RNG (dropout), all of which checkpoints save, so resumes
+stay bitwise exact.
+
+Adding a game: a new file here with a `Game` subclass, an entry in GAMES, and
+its tests (tests/training/test_training_games.py shows the contract tests). A game
+with more networks (CycleGAN's two G's and two D's) will also need the loop to
+build, save and optimize them; that is that game's issue, not this seam's.
+"""
+
+from gankit.training.games.base import Game
+from gankit.training.games.unconditional import UnconditionalGame
+
+# name -> Game class; train.game is checked against it before training (like model.arch and loss.name).
+GAMES: dict[str, type[Game]] = {
+    "unconditional": UnconditionalGame,
+}
+
+__all__ = ["GAMES", "Game", "UnconditionalGame"]
