@@ -89,3 +89,22 @@ def test_nan_after_the_last_logged_window_is_never_saved_or_shared(tmp_path, tin
     assert state["counters"]["step"] == 4
     assert all(torch.isfinite(t).all() for sd in weights.values() for t in sd.values() if t.is_floating_point())
     assert torch.isfinite(load_generator(run).sample(4, seed=0)).all()
+
+
+def test_two_transient_nans_in_a_row_are_each_rolled_back_and_training_recovers(tmp_path, tiny_idx_dir, monkeypatch):
+    calls = {"n": 0}
+    pair = adversarial.LOSSES["nonsaturating"]
+
+    def poisoned(real, fake):  # NaN at D steps 6 and 7 only: two consecutive windows of 2 steps
+        calls["n"] += 1
+        loss = pair.d_loss(real, fake)
+        return loss * float("nan") if calls["n"] in (6, 7) else loss
+
+    monkeypatch.setattr(loop, "make_loss", lambda name, smoothing=0.0: pair._replace(d_loss=poisoned))
+    cfg = tiny_config(tmp_path / "nan2", tiny_idx_dir, "train.kimg=0.32", "train.log_every=2",
+                      "diagnostics.max_rollbacks=3")
+    run = train(cfg, progress=False)  # before: the restored Adam moments were the snapshot's own
+    # tensors, so the second NaN step wrote NaN into the "good" snapshot and training diverged
+    assert [a["kind"] for a in alarms(run)] == ["nonfinite"] * 2
+    from gankit.io.generator import load_generator
+    assert torch.isfinite(load_generator(run).sample(4, seed=0)).all()

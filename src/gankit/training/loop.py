@@ -379,7 +379,9 @@ def _snapshot(G, D, opt_g, opt_d, ema, reg, game: Game, counters: Counters, nois
 def _restore_snapshot(snap: dict, G, D, opt_g, opt_d, ema, reg, game: Game, counters: Counters,
                       noise: torch.Generator) -> None:
     G.load_state_dict(snap["G"]), D.load_state_dict(snap["D"])
-    opt_g.load_state_dict(snap["opt_g"]), opt_d.load_state_dict(snap["opt_d"])
+    # Optimizers keep the tensors they are given: without copies the next steps would update the
+    # snapshot's own Adam moments in place, and a second NaN would poison the state rolled back to.
+    opt_g.load_state_dict(copy.deepcopy(snap["opt_g"])), opt_d.load_state_dict(copy.deepcopy(snap["opt_d"]))
     if ema is not None:
         ema.load_state_dict(snap["ema"])
     reg.load_state_dict(copy.deepcopy(snap["reg"]))
