@@ -13,7 +13,8 @@ D: optimized first block (3x3 conv, ReLU, 3x3 conv, 2x2 average pool; shortcut: 
    conv) -> two plain blocks (identity shortcut) at 7x7 or 8x8 -> ReLU, global *sum*
    pooling (N, width) -> linear to one raw logit: (N,). SNGAN's CIFAR-10 D, also at 28.
    Spectral norm on every conv and linear of D is part of the architecture, applied at
-   construction: SNGAN's residual D is not stable without it. So ``model.d_spectral_norm``
+   construction (SNGAN designed and tuned this D with it; it has no other normalisation
+   to keep its Lipschitz constant in check). So ``model.d_spectral_norm``
    is irrelevant here: false builds the same D, and true leaves it as it is
    (`apply_spectral_norm` skips weights that are already normalised).
    ``model.d_batchnorm`` and ``model.d_dropout`` are refused (`check`): neither is part of
