@@ -20,20 +20,21 @@ class Reading(NamedTuple):
     text: str          # how to read the score, one line
 
 
+_LOGIT = Reading("logit", True, "logit of D's probability that the image is real; "
+                                "probability = sigmoid(logit), 0.5 = undecided")
+_CRITIC = Reading("critic", False, "Wasserstein critic value: unbounded, higher = more real; only "
+                                   "differences between images mean anything; not a probability")
+
 # loss name (a key of gankit.losses.LOSSES) -> how its discriminator's raw output reads.
 READINGS: dict[str, Reading] = {
-    "nonsaturating": Reading("logit", True, "logit of D's probability that the image is real; "
-                                            "probability = sigmoid(logit), 0.5 = undecided"),
-    "minimax": Reading("logit", True, "logit of D's probability that the image is real; "
-                                      "probability = sigmoid(logit), 0.5 = undecided"),
+    "nonsaturating": _LOGIT,
+    "minimax": _LOGIT,
     "lsgan": Reading("least-squares", False, "least-squares output, trained towards 1 for real and 0 for "
                                              "fake (0.5 = undecided); not a probability, can leave [0, 1]"),
     "hinge": Reading("margin", False, "hinge margin: >= 1 confidently real, <= -1 confidently fake, "
                                       "between = inside the margin; not a probability"),
-    "wgan": Reading("critic", False, "Wasserstein critic value: unbounded, higher = more real; only "
-                                     "differences between images mean anything; not a probability"),
-    "wgan-gp": Reading("critic", False, "Wasserstein critic value: unbounded, higher = more real; only "
-                                        "differences between images mean anything; not a probability"),
+    "wgan": _CRITIC,
+    "wgan-gp": _CRITIC,
     # RaSGAN's probability is sigmoid(C(x) - mean C(other kind)): a comparison, never one image alone.
     "relativistic": Reading("relative", False, "relativistic logit: higher = more real, only differences "
                                                "between images mean anything; sigmoid(a - b) is D's belief "

@@ -81,6 +81,19 @@ def init_weights(module: nn.Module) -> nn.Module:
     return module
 
 
+def square_image_problem(arch: str, shape: tuple) -> str | None:
+    """Why `arch`, a conv family, cannot build samples of `shape`, as far as the shape alone says:
+    not (C, H, W), not square, or no channels. None when it is a square image shape."""
+    if len(shape) != 3:
+        return f"{arch} builds images of shape (C, H, W), got sample shape {tuple(shape)}; use arch 'mlp' for toy data"
+    c, h, w = shape
+    if h != w:
+        return f"{arch} builds square images, got {h}x{w}"
+    if c < 1:
+        return f"{arch} needs at least one channel, got {c}"
+    return None
+
+
 def _module_device(module: nn.Module) -> torch.device:
     p = next(module.parameters(), None)
     return p.device if p is not None else torch.device("cpu")

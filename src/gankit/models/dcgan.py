@@ -18,7 +18,7 @@ from __future__ import annotations
 from torch import Tensor, nn
 
 from gankit.config import ModelConfig
-from gankit.models.base import Generator, init_weights
+from gankit.models.base import Generator, init_weights, square_image_problem
 from gankit.models.layers import MinibatchStd
 
 
@@ -94,13 +94,9 @@ class DCGANDiscriminator(nn.Module):
 
 
 def check(cfg: ModelConfig, shape: tuple) -> str | None:
-    if len(shape) != 3:
-        return f"dcgan builds images of shape (C, H, W), got sample shape {tuple(shape)}; use arch 'mlp' for toy data"
-    c, h, w = shape
-    if h != w:
-        return f"dcgan builds square images, got {h}x{w}"
-    if c < 1:
-        return f"dcgan needs at least one channel, got {c}"
+    if problem := square_image_problem("dcgan", shape):
+        return problem
+    h = shape[1]
     if split_resolution(h) is None:
         return (f"dcgan builds resolutions 4*2^k or 7*2^k with k >= 1 "
                 f"(8, 14, 16, 28, 32, 56, 64, 112, 128, ...), got resolution {h}")

@@ -42,7 +42,7 @@ from torch import Tensor, nn
 from torch.nn.utils.parametrizations import spectral_norm
 
 from gankit.config import ModelConfig
-from gankit.models.base import Generator
+from gankit.models.base import Generator, square_image_problem
 from gankit.models.layers import ConditionalBatchNorm2d, apply_spectral_norm
 
 BASE = {28: 7, 32: 4}
@@ -193,13 +193,9 @@ class ResNetDiscriminator(nn.Module):
 
 
 def check(cfg: ModelConfig, shape: tuple) -> str | None:
-    if len(shape) != 3:
-        return f"resnet builds images of shape (C, H, W), got sample shape {tuple(shape)}; use arch 'mlp' for toy data"
-    c, h, w = shape
-    if h != w:
-        return f"resnet builds square images, got {h}x{w}"
-    if c < 1:
-        return f"resnet needs at least one channel, got {c}"
+    if problem := square_image_problem("resnet", shape):
+        return problem
+    h = shape[1]
     if h not in BASE:
         return f"resnet builds 28x28 and 32x32 images only, got resolution {h} (dcgan builds 64, 128, ...)"
     if cfg.d_batchnorm:
