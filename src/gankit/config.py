@@ -85,6 +85,11 @@ class ModelConfig:
     ema_half_life_kimg: float = 0.0
     """Keep an exponential moving average of G's weights whose half-life is this many thousand
     images (StyleGAN uses 10); 0 = off. When on, samples and the exported generator use the average."""
+    conditional: str = "none"
+    """Class conditioning (needs labelled data): none, concat (Mirza & Osindero 2014: the label joins
+    z in G and D's input), projection (Miyato & Koyama 2018: a projection D and conditional batch
+    norm in G) or ac (AC-GAN, Odena et al. 2017: an auxiliary class head on D, weight loss.ac_weight).
+    Anything but none trains the "conditional" game (see train.game)."""
 
 
 LOGISTIC_LOSSES = ("nonsaturating", "minimax", "relativistic")
@@ -93,6 +98,15 @@ LOGISTIC_LOSSES = ("nonsaturating", "minimax", "relativistic")
 
 AUGMENT_OPS = ("translation", "cutout", "color", "flip", "crop")
 """Differentiable augmentation ops (keys of `gankit.training.augment.OPS`; a test checks it)."""
+
+CONDITIONING = ("none", "concat", "projection", "ac")
+"""Values of model.conditional (each family lists those it builds: `gankit.models.ModelFamily.conditional`)."""
+
+FAKE_LABELS = ("uniform", "data")
+"""Values of train.fake_labels."""
+
+CONDITIONAL_GAME = "conditional"
+"""The game every run with model.conditional != "none" trains."""
 
 OPTIMIZERS = ("adam", "rmsprop")
 """Optimizer names (built by `gankit.training.state.make_optimizers`)."""
@@ -126,6 +140,9 @@ class LossConfig:
     """Std of Gaussian noise added to real and fake images before D (Sønderby et al. 2017); 0 = off."""
     instance_noise_kimg: float = 0.0
     """Anneal the instance noise std linearly to 0 over this many thousand images; 0 = keep it constant."""
+    ac_weight: float = 1.0
+    """model.conditional = "ac": weight of the auxiliary classifier's cross-entropy (D: on real images
+    w.r.t. their labels; G: on fake images w.r.t. the labels they were drawn for); >= 0."""
 
 
 @dataclass
@@ -162,7 +179,12 @@ class OptimConfig:
 class TrainConfig:
     game: str = "unconditional"
     """What one D step and one G step compute: a key of `gankit.training.games.GAMES`
-    (unconditional: D tells data from G(z))."""
+    (unconditional: D tells data from G(z)). With model.conditional other than none the run trains
+    the "conditional" game: leave this at its default (or set "conditional"); any other game is
+    refused then, and "conditional" without model.conditional is refused too (`game_of`)."""
+    fake_labels: str = "uniform"
+    """Conditional runs: how the labels of fake batches are drawn, "uniform" over the classes or
+    "data" (the training data's class frequencies)."""
     batch_size: int = 64
     d_steps: int = 1
     """Discriminator steps per generator step (k in the 2014 paper)."""
@@ -449,6 +471,13 @@ def resolve(preset: str | None = None, file: str | Path | None = None,
 # validation of values (registry-dependent checks live beside the registries)
 
 
+def game_of(cfg: Config) -> str:
+    """The game a run trains: "conditional" whenever model.conditional is not "none" (train.game left
+    at its default "unconditional" or set to "conditional"), else train.game. `validate` refuses
+    the combinations this would have to guess about."""
+    return CONDITIONAL_GAME if cfg.model.conditional != "none" else cfg.train.game
+
+
 def _require(ok: bool, name: str, rule: str, value) -> None:
     if not ok:
         raise ConfigError(f"{name}: {rule}, got {value!r}")
@@ -493,9 +522,28 @@ def validate(cfg: Config) -> None:
     _require(t.device == "auto" or t.device == "cpu" or t.device.startswith("cuda"),
              "train.device", "must be auto, cpu, cuda or cuda:N", t.device)
     _require(bool(cfg.out), "out", "must be a directory path", cfg.out)
+    _validate_conditioning(cfg)
     _validate_regularizers(cfg)
     _validate_diagnostics(cfg.diagnostics)
     _validate_eval(cfg.eval)
+
+
+def _validate_conditioning(cfg: Config) -> None:
+    m, t = cfg.model, cfg.train
+    _require(m.conditional in CONDITIONING, "model.conditional", f"must be one of {', '.join(CONDITIONING)}",
+             m.conditional)
+    _require(t.fake_labels in FAKE_LABELS, "train.fake_labels", f"must be one of {', '.join(FAKE_LABELS)}",
+             t.fake_labels)
+    _require(cfg.loss.ac_weight >= 0, "loss.ac_weight", "must be >= 0", cfg.loss.ac_weight)
+    if m.conditional == "none":
+        _require(t.game != CONDITIONAL_GAME, "train.game",
+                 "'conditional' needs labels: set model.conditional to concat, projection or ac", t.game)
+    else:
+        _require(t.game in ("unconditional", CONDITIONAL_GAME), "train.game",
+                 f"model.conditional = {m.conditional!r} trains the 'conditional' game; leave train.game at "
+                 f"its default", t.game)
+        _require(m.pack == 1, "model.pack", "PacGAN packing mixes samples of different labels in one D input; "
+                 "set model.pack = 1 with model.conditional", m.pack)
 
 
 def _validate_eval(e: EvalConfig) -> None:

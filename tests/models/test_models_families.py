@@ -207,3 +207,120 @@ def test_models_safetensors_round_trip(arch, shape, tmp_path):
         x = G(z)
         assert torch.equal(D(x), D2(x))
     assert torch.equal(G.sample(6, seed=3), G2.sample(6, seed=3))
+
+
+# ---- class conditioning: every method on every family that builds it, the same contract
+
+K = 3
+METHODS = ("concat", "projection", "ac")
+COND_SHAPES = [("mlp", (2,)), ("mlp", (1, 28, 28)), ("dcgan", (1, 28, 28)), ("dcgan", (3, 32, 32)),
+               ("resnet", (1, 28, 28)), ("resnet", (3, 32, 32))]
+COND_CASES = [(arch, shape, method) for method in METHODS for arch, shape in COND_SHAPES]
+
+
+def _cond(arch, shape, method, seed=0):
+    return build(tiny(arch, conditional=method), shape, seed=seed, num_classes=K)
+
+
+def _perturb(module, seed=0):
+    """Move every weight off its init: conditional affines start at zero, i.e. label-blind."""
+    g = torch.Generator().manual_seed(seed)
+    with torch.no_grad():
+        for p in module.parameters():
+            p.add_(torch.randn(p.shape, generator=g) * 0.1)
+
+
+def test_models_conditional_registry_and_unconditional_builds_unchanged():
+    assert {arch for arch, fam in MODELS.items() if fam.conditional == set(METHODS)} == {"mlp", "dcgan", "resnet"}
+    assert not MODELS["dcgan-tf"].conditional
+    for arch, shape in COND_SHAPES:
+        G0, D0 = build(tiny(arch), shape, seed=0)
+        G1, D1 = build(tiny(arch), shape, seed=0, num_classes=10)  # conditional "none": K is ignored
+        for a, b in ((G0, G1), (D0, D1)):
+            sa, sb = a.state_dict(), b.state_dict()
+            assert sa.keys() == sb.keys() and all(torch.equal(sa[k], sb[k]) for k in sa)
+        assert G1.num_classes == 0
+
+
+@pytest.mark.parametrize("num_classes", [0, -1, True, 2.0])
+def test_models_conditional_needs_a_class_count(num_classes):
+    with pytest.raises(ModelError, match=r"^model\.conditional: 'projection' needs the number of classes"):
+        build(tiny("dcgan", conditional="projection"), (1, 28, 28), num_classes=num_classes)
+
+
+@pytest.mark.parametrize("arch,shape,method", COND_CASES)
+def test_models_conditional_shapes_labels_and_range(arch, shape, method):
+    G, D = _cond(arch, shape, method)
+    assert G.num_classes == K and G.z_dim == 8
+    _perturb(G), _perturb(D)
+    D.eval()  # spectral norm's power iteration would change D between the calls compared below
+    z, y = torch.randn(6, 8), torch.arange(6) % K
+    x = G(z, y)
+    assert x.shape == (6, *shape) and x.dtype == torch.float32
+    if len(shape) == 3:
+        assert x.abs().max() <= 1.0
+    assert not torch.equal(G(z, torch.zeros(6, dtype=torch.long)), G(z, torch.ones(6, dtype=torch.long)))
+    assert torch.equal(G(z, torch.nn.functional.one_hot(y, K).float()), x)  # class weights: one-hot = index
+    with pytest.raises(ValueError, match="labels"):
+        G(z)
+    logits = D(x, y)
+    assert logits.shape == (6,)
+    other = D(x, (y + 1) % K)
+    if method == "ac":  # the adversarial logit is label-blind; the labels meet D in the class head's loss
+        assert torch.equal(other, logits) and torch.equal(D(x), logits)
+        adv, classes = D(x, y, return_classes=True)
+        assert torch.equal(adv, logits) and classes.shape == (6, K)
+    else:
+        assert not torch.equal(other, logits)
+        with pytest.raises(ValueError):
+            D(x)
+        with pytest.raises(ValueError, match="class head"):
+            D(x, y, return_classes=True)
+
+
+@pytest.mark.parametrize("arch,shape", [(arch, shape) for arch, shape in COND_SHAPES if len(shape) == 3])
+def test_models_conditional_range_when_saturated(arch, shape):
+    G, _ = _cond(arch, shape, "projection")
+    _perturb(G)
+    with torch.no_grad():
+        for p in G.parameters():
+            p.mul_(20)
+        x = G(torch.randn(16, 8) * 5, torch.arange(16) % K)
+    assert x.abs().max() <= 1.0 and x.abs().max() > 0.99
+
+
+@pytest.mark.parametrize("arch,shape,method", COND_CASES)
+def test_models_conditional_gradients_and_double_backward(arch, shape, method):
+    G, D = _cond(arch, shape, method)
+    z, y = torch.randn(4, 8), torch.arange(4) % K
+    x = G(z, y)
+    if method == "ac":
+        adv, classes = D(x, y, return_classes=True)
+        (adv.mean() + torch.nn.functional.cross_entropy(classes, y)).backward()
+    else:
+        D(x, y).mean().backward()
+    for name, p in G.named_parameters():
+        assert p.grad is not None and p.grad.abs().sum() > 0, name
+    real = torch.randn(3, *shape, requires_grad=True)
+    (g,) = torch.autograd.grad(D(real, torch.arange(3) % K).sum(), real, create_graph=True)
+    g.square().sum().backward()  # R1 and WGAN-GP on a conditional D
+
+
+@pytest.mark.parametrize("arch,shape,method", COND_CASES)
+def test_models_conditional_safetensors_round_trip(arch, shape, method, tmp_path):
+    G, D = _cond(arch, shape, method)
+    _perturb(G), _perturb(D)
+    G.train()
+    for _ in range(2):
+        G(torch.randn(8, 8), torch.arange(8) % K)
+    save_file(G.state_dict(), tmp_path / "g.safetensors")
+    save_file(D.state_dict(), tmp_path / "d.safetensors")
+    G2, D2 = _cond(arch, shape, method, seed=1)
+    G2.load_state_dict(load_file(tmp_path / "g.safetensors"))
+    D2.load_state_dict(load_file(tmp_path / "d.safetensors"))
+    z, y = torch.randn(5, 8), torch.arange(5) % K
+    G.eval(), G2.eval(), D.eval(), D2.eval()
+    with torch.no_grad():
+        x = G(z, y)
+        assert torch.equal(x, G2(z, y))
+        assert torch.equal(D(x, y), D2(x, y))

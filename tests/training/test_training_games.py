@@ -133,8 +133,9 @@ def test_a_config_without_train_game_resumes_as_unconditional_without_a_change(t
     old_text = "\n".join(line for line in cfg.dumps().splitlines() if not line.startswith("game ="))
     assert "game" not in old_text  # as checkpoints wrote it before the field existed
     assert config_changes(old_text, cfg) == ({}, {})
-    other = tiny_config(tmp_path / "run", tiny_idx_dir, "train.game=conditional")
-    assert config_changes(old_text, other) == ({"train.game": ["unconditional", "conditional"]}, {})
+    other = tiny_config(tmp_path / "run", tiny_idx_dir, "train.game=conditional", "model.conditional=projection")
+    assert config_changes(old_text, other) == ({"train.game": ["unconditional", "conditional"],
+                                                "model.conditional": ["none", "projection"]}, {})
 
 
 class CountingGame(UnconditionalGame):

@@ -16,6 +16,12 @@ Options applied here for every family (`gankit.models.layers`):
 weight in spectral normalisation after init (a family may build it in: resnet's D
 always has it, and applying it again changes nothing). ``model.minibatch_std`` is built
 into the families that list it in `ModelFamily.options`.
+
+Class conditioning: ``build(cfg, shape, num_classes=K)`` with ``model.conditional`` one of
+concat, projection, ac (those in `ModelFamily.conditional`) builds ``G(z, y)`` and
+``D(x, y)`` (ac: also ``D(x, return_classes=True)`` -> (logits (N,), class logits (N, K)));
+labels y are int64 (N,) class indices (G also takes (N, K) class weights). K = 0 or
+``model.conditional = "none"`` builds exactly the unconditional modules.
 """
 
 from __future__ import annotations
@@ -47,23 +53,28 @@ class ModelFamily:
     """One line for --help."""
     options: frozenset = frozenset()
     """Optional model features the family builds itself: "minibatch_std"."""
+    conditional: frozenset = frozenset()
+    """The model.conditional methods it builds (besides "none"); the builders then take num_classes=K."""
 
+
+CONDITIONAL = frozenset({"concat", "projection", "ac"})
 
 MODELS: dict[str, ModelFamily] = {
     "mlp": ModelFamily(
         mlp.generator, mlp.discriminator, mlp.check,
         "the 2014 GAN MLP: depth x width hidden units; any data shape (toy data, small images)",
-        frozenset({"minibatch_std"})),
+        frozenset({"minibatch_std"}), CONDITIONAL),
     "dcgan": ModelFamily(
         dcgan.generator, dcgan.discriminator, dcgan.check,
         "DCGAN conv G/D for square images of 4*2^k or 7*2^k pixels (28, 32, 64, ...); width = last G layer's channels",
-        frozenset({"minibatch_std"})),
+        frozenset({"minibatch_std"}), CONDITIONAL),
     "dcgan-tf": ModelFamily(
         dcgan_tf.generator, dcgan_tf.discriminator, dcgan_tf.check,
         "the TensorFlow tutorial DCGAN, 28x28 only; ignores model.width/d_dropout/d_batchnorm; no minibatch_std"),
     "resnet": ModelFamily(
         resnet.generator, resnet.discriminator, resnet.check,
-        "SNGAN residual G/D for 28x28 and 32x32; spectral norm always on in D; width = channels of every block"),
+        "SNGAN residual G/D for 28x28 and 32x32; spectral norm always on in D; width = channels of every block",
+        conditional=CONDITIONAL),
 }
 
 
@@ -90,14 +101,21 @@ def check(cfg: ModelConfig, shape: tuple) -> None:
         supported = ", ".join(sorted(n for n, f in MODELS.items() if "minibatch_std" in f.options))
         raise ModelError(f"model.minibatch_std: arch {cfg.arch!r} has no minibatch-std layer "
                          f"(available in: {supported})")
+    if cfg.conditional != "none" and cfg.conditional not in family.conditional:
+        supported = ", ".join(sorted(n for n, f in MODELS.items() if cfg.conditional in f.conditional))
+        raise ModelError(f"model.conditional: arch {cfg.arch!r} has no {cfg.conditional!r} conditioning "
+                         f"(available in: {supported})")
     reason = family.check(cfg, _shape(shape))
     if reason is not None:
         raise ModelError(f"model.arch: {reason}")
 
 
-def build(cfg: ModelConfig, shape: tuple, seed: int | None = None) -> tuple[Generator, nn.Module]:
+def build(cfg: ModelConfig, shape: tuple, seed: int | None = None,
+          num_classes: int = 0) -> tuple[Generator, nn.Module]:
     """Check, then construct an initialised ``(G, D)`` for sample shape `shape`.
 
+    `num_classes` K: the classes of a conditional model (``model.conditional`` not "none"
+    needs K >= 1); ignored when ``model.conditional`` is "none".
     With `seed`, the initial weights depend only on it (torch's global RNG is
     left untouched); without, they are drawn from the global RNG.
     D is built for ``packed_shape(shape, cfg.pack)``; spectral norm is applied
@@ -105,17 +123,31 @@ def build(cfg: ModelConfig, shape: tuple, seed: int | None = None) -> tuple[Gene
     """
     check(cfg, shape)
     shape = _shape(shape)
+    k = _num_classes(cfg, num_classes)
     if seed is None:
-        return _construct(cfg, shape)
+        return _construct(cfg, shape, k)
     with torch.random.fork_rng(devices=[]):
         torch.manual_seed(seed)
-        return _construct(cfg, shape)
+        return _construct(cfg, shape, k)
 
 
-def _construct(cfg: ModelConfig, shape: tuple) -> tuple[Generator, nn.Module]:
+def _num_classes(cfg: ModelConfig, num_classes) -> int:
+    if cfg.conditional == "none":
+        return 0
+    if isinstance(num_classes, bool) or not isinstance(num_classes, int) or num_classes < 1:
+        raise ModelError(f"model.conditional: {cfg.conditional!r} needs the number of classes "
+                         f"(num_classes >= 1), got {num_classes!r}")
+    return num_classes
+
+
+def _construct(cfg: ModelConfig, shape: tuple, k: int = 0) -> tuple[Generator, nn.Module]:
     family = MODELS[cfg.arch]
-    G = family.generator(cfg, shape)
-    D = family.discriminator(cfg, packed_shape(shape, cfg.pack))
+    if k:
+        G = family.generator(cfg, shape, num_classes=k)
+        D = family.discriminator(cfg, packed_shape(shape, cfg.pack), num_classes=k)
+    else:  # the unconditional builders, called as they always were
+        G = family.generator(cfg, shape)
+        D = family.discriminator(cfg, packed_shape(shape, cfg.pack))
     if cfg.g_spectral_norm:
         apply_spectral_norm(G)
     if cfg.d_spectral_norm:

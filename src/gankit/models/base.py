@@ -75,7 +75,7 @@ def init_weights(module: nn.Module) -> nn.Module:
             m.weight.normal_(0.0, 0.02)
             if m.bias is not None:
                 m.bias.zero_()
-        elif isinstance(m, nn.modules.batchnorm._BatchNorm):
+        elif isinstance(m, nn.modules.batchnorm._BatchNorm) and m.affine:  # a conditional BN's own BN has none
             m.weight.normal_(1.0, 0.02)
             m.bias.zero_()
     return module
@@ -107,10 +107,18 @@ class Generator(nn.Module):
     data unbounded (linear output).
     """
 
+    num_classes: int = 0
+    """Classes a conditional generator is built for (``forward(z, y)``); 0 = unconditional."""
+
     def __init__(self, z_dim: int, out_shape: tuple):
         super().__init__()
         self.z_dim = int(z_dim)
         self.out_shape = tuple(int(s) for s in out_shape)
+
+    def _check_labels(self, y) -> None:
+        if (y is None) != (self.num_classes == 0):
+            raise ValueError(f"{type(self).__name__}: labels y are needed exactly when built with num_classes > 0 "
+                             f"(num_classes={self.num_classes}, y {'missing' if y is None else 'given'})")
 
     def forward(self, z: Tensor) -> Tensor:  # pragma: no cover - abstract
         raise NotImplementedError

@@ -9,6 +9,8 @@
 
 from __future__ import annotations
 
+import math
+
 import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
@@ -16,7 +18,8 @@ from torch.nn.utils import parametrize
 from torch.nn.utils.parametrizations import spectral_norm
 
 __all__ = ["MinibatchStd", "apply_spectral_norm", "pack_samples", "packed_shape", "SPECTRAL_NORM_TYPES",
-           "ConditionalBatchNorm2d", "has_spectral_norm"]
+           "ConditionalBatchNorm2d", "has_spectral_norm", "class_weights", "label_channels", "ConditionalAffine",
+           "ClassHead", "reset_conditional"]
 
 SPECTRAL_NORM_TYPES = (nn.Linear, nn.Conv1d, nn.Conv2d, nn.Conv3d,
                        nn.ConvTranspose1d, nn.ConvTranspose2d, nn.ConvTranspose3d)
@@ -83,7 +86,7 @@ def apply_spectral_norm(module: nn.Module, n_power_iterations: int = 1) -> nn.Mo
     `ConditionalBatchNorm2d` are skipped: they start at zero, and a zero matrix has
     no top singular value to divide by (W / 0 is NaN).
     """
-    skip = {id(layer) for m in module.modules() if isinstance(m, ConditionalBatchNorm2d)
+    skip = {id(layer) for m in module.modules() if isinstance(m, (ConditionalBatchNorm2d, ConditionalAffine))
             for layer in (m.gain, m.bias)}
     targets = [m for m in module.modules() if isinstance(m, SPECTRAL_NORM_TYPES)
                and id(m) not in skip and not has_spectral_norm(m)]
@@ -174,3 +177,85 @@ class ConditionalBatchNorm2d(nn.Module):
 
     def extra_repr(self) -> str:
         return f"{self.num_features}, num_classes={self.num_classes}"
+
+
+def class_weights(y: Tensor, num_classes: int, dtype: torch.dtype = torch.float32) -> Tensor:
+    """Labels (N,) int64 in [0, num_classes) -> one-hot (N, num_classes); class weights (N, K) float
+    (one-hot or a mixture) pass through. The form every conditional layer reads labels in."""
+    if y.dim() == 1:
+        if y.dtype.is_floating_point:
+            raise ValueError("labels of shape (N,) must be integer class indices")
+        return F.one_hot(y.long(), num_classes).to(dtype)
+    if y.dim() != 2 or y.shape[1] != num_classes:
+        raise ValueError(f"expected labels (N,) or class weights (N, {num_classes}), got {tuple(y.shape)}")
+    return y.to(dtype)
+
+
+def label_channels(x: Tensor, y: Tensor, num_classes: int) -> Tensor:
+    """Concat conditioning of a D input: (N, C, H, W) -> (N, C + K, H, W) with the one-hot label
+    as K constant planes, or (N, F) -> (N, F + K) (Mirza & Osindero 2014)."""
+    w = class_weights(y, num_classes, x.dtype)
+    if x.dim() == 4:
+        w = w[:, :, None, None].expand(-1, -1, *x.shape[2:])
+    return torch.cat([x, w], dim=1)
+
+
+class ConditionalAffine(nn.Module):
+    """Per-class scale and shift of features (N, F): ``x * (1 + gain(onehot)) + bias(onehot)``.
+
+    `ConditionalBatchNorm2d`'s affine for layers without batch norm (the mlp family's G):
+    both linears start at zero, so at init the layer is the identity for every class."""
+
+    def __init__(self, num_features: int, num_classes: int):
+        super().__init__()
+        self.num_classes = int(num_classes)
+        self.gain = nn.Linear(num_classes, num_features, bias=False)
+        self.bias = nn.Linear(num_classes, num_features, bias=False)
+        self.reset_parameters()
+
+    @torch.no_grad()
+    def reset_parameters(self) -> None:
+        self.gain.weight.zero_()
+        self.bias.weight.zero_()
+
+    def forward(self, x: Tensor, y: Tensor) -> Tensor:
+        w = class_weights(y, self.num_classes, x.dtype)
+        return x * (1 + self.gain(w)) + self.bias(w)
+
+
+class ClassHead(nn.Module):
+    """The label-dependent part of a conditional D's output, read from its features h (N, F).
+
+    projection: adds ``<embed(y), h>`` to the logit (Miyato & Koyama 2018);
+    ac: a linear class head ``h -> (N, K)`` class logits (AC-GAN, Odena et al. 2017), returned
+    beside the adversarial logit with ``return_classes=True`` (the logit itself ignores y);
+    concat: nothing here (the label went into D's input).
+    """
+
+    def __init__(self, method: str, num_features: int, num_classes: int):
+        super().__init__()
+        self.method, self.num_classes = method, int(num_classes)
+        self.embed = nn.Embedding(num_classes, num_features) if method == "projection" else None
+        self.classes = nn.Linear(num_features, num_classes) if method == "ac" else None
+        if self.embed is not None:  # the scale of a Linear(num_features, 1), like the logit it is added to
+            bound = 1 / math.sqrt(num_features)
+            nn.init.uniform_(self.embed.weight, -bound, bound)
+
+    def forward(self, h: Tensor, logit: Tensor, y: Tensor | None, return_classes: bool):
+        if self.embed is not None:
+            if y is None:
+                raise ValueError("a projection discriminator needs labels: D(x, y)")
+            logit = logit + (self.embed(y) * h).sum(dim=1)
+        if not return_classes:
+            return logit
+        if self.classes is None:
+            raise ValueError(f"return_classes: a {self.method!r} discriminator has no class head (only 'ac')")
+        return logit, self.classes(h)
+
+
+def reset_conditional(module: nn.Module) -> nn.Module:
+    """Re-zero every conditional affine after a family's weight init (which would have drawn them)."""
+    for m in module.modules():
+        if isinstance(m, (ConditionalBatchNorm2d, ConditionalAffine)):
+            m.reset_parameters()
+    return module

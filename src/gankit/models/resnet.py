@@ -23,11 +23,14 @@ D: optimized first block (3x3 conv, ReLU, 3x3 conv, 2x2 average pool; shortcut: 
 ``model.width`` is the channel count of every block, in G and in D (SNGAN's CIFAR-10
 models: G 256, D 128; the default 64 keeps a CPU run affordable).
 
-Ready for projection conditioning (not wired into training yet): ``ResNetGenerator(...,
-num_classes=K)`` swaps every batch norm for `ConditionalBatchNorm2d` and takes
-``G(z, y)``; ``ResNetDiscriminator(..., num_classes=K)`` adds the projection term
-``<embed(y), features(x)>`` (Miyato & Koyama 2018) to its logit and takes ``D(x, y)``, and
-``D.features(x)`` gives the pooled features an auxiliary (AC-GAN) head would read.
+Class conditioning (``num_classes=K`` with ``conditional``, default "projection"; K = 0 builds
+the modules above), G(z, y) and D(x, y):
+- projection: every batch norm of G becomes `ConditionalBatchNorm2d`; D adds the projection
+  term ``<embed(y), features(x)>`` (Miyato & Koyama 2018) to its logit;
+- concat: the one-hot label joins z at G's input (plain batch norms), and enters D as K
+  constant input planes (Mirza & Osindero 2014);
+- ac: G as for projection; D gets an auxiliary class head on its pooled features
+  (``D(x, return_classes=True)`` -> (logit, class logits (N, K))), spectrally normalised like D.
 Labels y are (N,) int64 in [0, K), or (N, K) float class weights in G.
 """
 
@@ -43,7 +46,7 @@ from torch.nn.utils.parametrizations import spectral_norm
 
 from gankit.config import ModelConfig
 from gankit.models.base import Generator, square_image_problem
-from gankit.models.layers import ConditionalBatchNorm2d, apply_spectral_norm
+from gankit.models.layers import ClassHead, ConditionalBatchNorm2d, apply_spectral_norm, class_weights, label_channels
 
 BASE = {28: 7, 32: 4}
 """Resolution -> G's starting size s; G doubles it until it reaches the resolution."""
@@ -121,20 +124,24 @@ def _init(module: nn.Module) -> None:
 class ResNetGenerator(Generator):
     """z (N, z_dim) [, y] -> images (N, channels, resolution, resolution) in [-1, 1].
 
-    `num_classes` > 0 swaps every batch norm for `ConditionalBatchNorm2d` (or pass any
-    ``norm`` factory); then ``forward(z, y)`` needs labels, which ``sample`` does not
-    draw yet (the conditional game will), so sample() is for unconditional generators.
+    `num_classes` > 0 makes it conditional (``forward(z, y)`` needs labels): "projection" and
+    "ac" swap every batch norm for `ConditionalBatchNorm2d` (or pass any ``norm`` factory),
+    "concat" joins the one-hot label to z.
     """
 
     def __init__(self, z_dim: int, resolution: int, channels: int, width: int = 64,
-                 num_classes: int = 0, norm: Norm | None = None):
+                 num_classes: int = 0, norm: Norm | None = None, conditional: str = "projection"):
         super().__init__(z_dim, (channels, resolution, resolution))
         s = BASE[resolution]
-        self.num_classes = int(num_classes)
+        self.num_classes = int(num_classes) if conditional != "none" else 0
+        self.conditional = conditional if self.num_classes else "none"
+        concat = self.conditional == "concat"
         if norm is None:
-            norm = (lambda c: ConditionalBatchNorm2d(c, num_classes)) if num_classes else nn.BatchNorm2d
+            norm = (lambda c: ConditionalBatchNorm2d(c, num_classes)) if self.num_classes and not concat \
+                else nn.BatchNorm2d
         self.start = s
-        self.linear = nn.Linear(z_dim, width * s * s, bias=False)  # feeds a batch norm: no bias
+        # feeds a batch norm: no bias
+        self.linear = nn.Linear(z_dim + (self.num_classes if concat else 0), width * s * s, bias=False)
         self.blocks = nn.ModuleList(UpBlock(width, width, norm)
                                     for _ in range(int(math.log2(resolution // s))))
         self.bn = norm(width)
@@ -145,6 +152,8 @@ class ResNetGenerator(Generator):
         if (y is None) != (self.num_classes == 0):
             raise ValueError("ResNetGenerator: labels y are needed exactly when built with num_classes > 0 "
                              f"(num_classes={self.num_classes}, y {'missing' if y is None else 'given'})")
+        if self.conditional == "concat":  # the label is in h from here on; the norms are plain
+            z, y = torch.cat([z, class_weights(y, self.num_classes, z.dtype)], dim=1), None
         h = self.linear(z).unflatten(1, (-1, self.start, self.start))
         for block in self.blocks:
             h = block(h, y)
@@ -152,23 +161,28 @@ class ResNetGenerator(Generator):
 
 
 class ResNetDiscriminator(nn.Module):
-    """Images (N, channels, resolution, resolution) [, labels (N,) int64] -> raw logits (N,).
+    """Images (N, channels, resolution, resolution) [, labels (N,) int64] -> raw logits (N,);
+    ac: ``return_classes=True`` adds (N, K) class logits.
 
     Every conv and linear (and the class embedding) is spectrally normalised at construction.
     """
 
-    def __init__(self, resolution: int, channels: int, width: int = 64, num_classes: int = 0):
+    def __init__(self, resolution: int, channels: int, width: int = 64, num_classes: int = 0,
+                 conditional: str = "projection"):
         super().__init__()
         self.in_shape = (channels, resolution, resolution)
-        self.num_classes = int(num_classes)
+        self.num_classes = int(num_classes) if conditional != "none" else 0
+        self.conditional = conditional if self.num_classes else "none"
+        extra = self.num_classes if self.conditional == "concat" else 0
         self.blocks = nn.Sequential(
-            DownBlock(channels, width, first=True),
+            DownBlock(channels + extra, width, first=True),
             DownBlock(width, width),
             DownBlock(width, width, down=False),
             DownBlock(width, width, down=False),
         )
         self.linear = nn.Linear(width, 1)
-        self.embed = nn.Embedding(num_classes, width) if num_classes else None
+        self.embed = nn.Embedding(num_classes, width) if self.conditional == "projection" else None
+        self.head = ClassHead("ac", width, self.num_classes) if self.conditional == "ac" else None
         _init(self)
         if self.embed is not None:
             nn.init.xavier_uniform_(self.embed.weight)
@@ -181,14 +195,20 @@ class ResNetDiscriminator(nn.Module):
         # would shrink the logit's scale by the number of pixels.
         return F.relu(self.blocks(x)).sum(dim=(2, 3))
 
-    def forward(self, x: Tensor, y: Tensor | None = None) -> Tensor:
-        if (y is None) != (self.embed is None):
+    def forward(self, x: Tensor, y: Tensor | None = None, return_classes: bool = False):
+        if (y is None) != (self.num_classes == 0) and not (self.conditional == "ac" and y is None):
             raise ValueError("ResNetDiscriminator: labels y are needed exactly when built with num_classes > 0 "
                              f"(num_classes={self.num_classes}, y {'missing' if y is None else 'given'})")
+        if return_classes and self.head is None:
+            raise ValueError(f"return_classes: a {self.conditional!r} discriminator has no class head (only 'ac')")
+        if self.conditional == "concat":
+            x = label_channels(x, y, self.num_classes)
         h = self.features(x)
         logit = self.linear(h).squeeze(1)
-        if y is not None:
+        if self.embed is not None:
             logit = logit + (self.embed(y) * h).sum(dim=1)  # the projection term
+        if self.head is not None:
+            return self.head(h, logit, y, return_classes)
         return logit
 
 
@@ -205,9 +225,9 @@ def check(cfg: ModelConfig, shape: tuple) -> str | None:
     return None
 
 
-def generator(cfg: ModelConfig, shape: tuple) -> ResNetGenerator:
-    return ResNetGenerator(cfg.z_dim, shape[1], shape[0], cfg.width)
+def generator(cfg: ModelConfig, shape: tuple, num_classes: int = 0) -> ResNetGenerator:
+    return ResNetGenerator(cfg.z_dim, shape[1], shape[0], cfg.width, num_classes, conditional=cfg.conditional)
 
 
-def discriminator(cfg: ModelConfig, shape: tuple) -> ResNetDiscriminator:
-    return ResNetDiscriminator(shape[1], shape[0], cfg.width)
+def discriminator(cfg: ModelConfig, shape: tuple, num_classes: int = 0) -> ResNetDiscriminator:
+    return ResNetDiscriminator(shape[1], shape[0], cfg.width, num_classes, cfg.conditional)

@@ -30,7 +30,7 @@ from tqdm import tqdm
 
 from gankit import config as config_mod
 from gankit.config import Config, ConfigError
-from gankit.data import DATASETS, check as check_data, load_dataset, sample_shape, to_float, to_uint8
+from gankit.data import DATASETS, check as check_data, has_labels, load_dataset, sample_shape, to_float, to_uint8
 from gankit.io import rundir
 from gankit.io.checkpoint import CheckpointError, complete_checkpoints, find_latest, load_checkpoint, save_checkpoint
 from gankit.io.files import write_text_atomic
@@ -59,10 +59,12 @@ def preflight(cfg: Config) -> str:
     config_mod.validate(cfg)
     for field, name, registry in (("data.name", cfg.data.name, DATASETS), ("model.arch", cfg.model.arch, MODELS),
                                   ("loss.name", cfg.loss.name, LOSSES), ("train.game", cfg.train.game, GAMES)):
-        if name not in registry:
+        if name not in registry and not (field == "train.game" and cfg.model.conditional != "none"):
             raise ConfigError(f"{field}: unknown {name!r} (known: {', '.join(sorted(registry))})")
     shape = sample_shape(cfg.data)
     check_model(cfg.model, shape)
+    if cfg.model.conditional != "none":
+        _check_conditional(cfg)
     if len(shape) == 3:  # every fixed-seed grid must be a picture a viewer opens, known before training
         height, width = grid_shape(cfg.train.grid_size, shape[-2], shape[-1])
         scale = grid_scale(shape[-1])
@@ -77,6 +79,19 @@ def preflight(cfg: Config) -> str:
     except ValueError as e:
         raise ConfigError(str(e)) from None
     return check_data(cfg.data)
+
+
+def _check_conditional(cfg: Config) -> None:
+    """A conditional run needs its game and labelled data (read no image data to tell)."""
+    method = cfg.model.conditional
+    if not has_labels(cfg.data):
+        where = f"the folder {cfg.data.path!r} has no class sub-folders" if cfg.data.name == "folder" \
+            else f"data.name = {cfg.data.name!r} has no labels"
+        raise ConfigError(f"model.conditional: {method!r} needs class labels, and {where}; put the images in one "
+                          f"sub-folder per class, or set model.conditional=none")
+    if config_mod.game_of(cfg) not in GAMES:
+        raise ConfigError(f"model.conditional: {method!r} needs the conditional game, which is not built yet "
+                          f"(known games: {', '.join(sorted(GAMES))}); set model.conditional=none")
 
 
 def _plan_run_dir(run_dir: Path, resume: bool, overwrite: bool) -> list[Path]:
@@ -142,7 +157,7 @@ def _train(cfg: Config, run_dir: Path, source: str, old_entries: list[Path], *, 
     ema = EMA(G, cfg.model.ema_half_life_kimg) if cfg.model.ema_half_life_kimg > 0 else None
     G_show = ema.module if ema is not None else G  # the averaged weights are the ones to look at and share
     losses = make_loss(cfg.loss.name, cfg.loss.label_smoothing)
-    game = GAMES[t.game](cfg, G, D, losses, reg, noise, counters, device)
+    game = GAMES[config_mod.game_of(cfg)](cfg, G, D, losses, reg, noise, counters, device)
     if resume:
         ckpt, skipped = find_latest(run_dir)
         for path, why in skipped:
