@@ -237,14 +237,25 @@ def _read_generator(where: Path) -> tuple[config_mod.Config, dict[str, torch.Ten
     return cfg, tensors
 
 
+def _classes(folder: Path) -> list[str]:
+    """The class names in a generator folder's config.json ([] when it has none or is not there)."""
+    try:
+        classes = json.loads((folder / "config.json").read_text()).get("classes") or []
+    except (OSError, ValueError, AttributeError):
+        return []
+    return [str(c) for c in classes] if isinstance(classes, list) else []
+
+
 def load_generator(path: str | Path, device: str | torch.device = "cpu"):
     """A trained `gankit.models.Generator` in eval mode, from a run, generator or checkpoint folder.
 
     Always the weights the run shows: a checkpoint gives its EMA generator when it has one."""
     kind, where, note = _resolve(path)
+    classes: list = []
     if kind == "generator":
         cfg, tensors = _read_generator(where)
         source = where / "model.safetensors"
+        classes = _classes(where)
     else:
         weights, _, text = load_checkpoint(where)
         cfg = _config_from_text(text, where)
@@ -252,9 +263,16 @@ def load_generator(path: str | Path, device: str | torch.device = "cpu"):
         tensors, source = weights[name], where / f"{name}.safetensors"
         note = note and note.replace("{weights}", "EMA weights (G_ema)" if name == "G_ema"
                                      else "weights (G; the run keeps no EMA)")
-    G, _ = build(cfg.model, sample_shape(cfg.data))
+    if cfg.model.conditional != "none" and not classes:
+        classes = _classes(where.parent.parent / "generator") if kind != "generator" else []
+        if not classes:
+            raise CheckpointError(f"{where}: a conditional generator ({cfg.model.conditional}) needs its class "
+                                  f"names, kept in the run's generator/config.json, which is missing; "
+                                  f"load the run's generator/ folder")
+    G, _ = build(cfg.model, sample_shape(cfg.data), **({'num_classes': len(classes)} if classes else {}))
     load_state_strict(G, tensors, source)
     G.config = cfg
+    G.classes = list(classes) if cfg.model.conditional != "none" else []
     if note:
         print(f"note: {note}", file=sys.stderr)
     return G.to(device).eval()
@@ -270,6 +288,10 @@ def load_discriminator(path: str | Path, device: str | torch.device = "cpu") -> 
         where = find_latest(path)[0]
     weights, _, text = load_checkpoint(where)
     cfg = _config_from_text(text, where)
-    _, D = build(cfg.model, sample_shape(cfg.data))
+    classes = _classes(where.parent.parent / "generator") if cfg.model.conditional != "none" else []
+    if cfg.model.conditional != "none" and not classes:
+        raise CheckpointError(f"{where}: a conditional discriminator ({cfg.model.conditional}) needs the class "
+                              f"names kept in the run's generator/config.json, which is missing")
+    _, D = build(cfg.model, sample_shape(cfg.data), **({'num_classes': len(classes)} if classes else {}))
     load_state_strict(D, weights["D"], where / "D.safetensors")
     return D.to(device).eval(), cfg

@@ -94,6 +94,19 @@ def square_image_problem(arch: str, shape: tuple) -> str | None:
     return None
 
 
+def _as_labels(labels, n: int, num_classes: int) -> Tensor:
+    if isinstance(labels, bool):
+        raise ValueError(f"sample: labels must be class indices, got {labels!r}")
+    y = torch.full((n,), int(labels), dtype=torch.long) if isinstance(labels, (int, np.integer)) \
+        else torch.as_tensor(labels)
+    if y.dtype.is_floating_point or y.dtype == torch.bool or y.shape != (n,):
+        raise ValueError(f"sample: labels must be {n} integer class indices, got {tuple(y.shape)} {y.dtype}")
+    y = y.long().cpu()
+    if n and not (0 <= int(y.min()) and int(y.max()) < num_classes):
+        raise ValueError(f"sample: labels must be in [0, {num_classes}), got {int(y.min())}..{int(y.max())}")
+    return y
+
+
 def _module_device(module: nn.Module) -> torch.device:
     p = next(module.parameters(), None)
     return p.device if p is not None else torch.device("cpu")
@@ -115,6 +128,16 @@ class Generator(nn.Module):
         self.z_dim = int(z_dim)
         self.out_shape = tuple(int(s) for s in out_shape)
 
+    def _sample_labels(self, n: int, start: int, labels) -> Tensor | None:
+        """The class of each sample asked for, (n,) int64 on CPU; None for an unconditional G."""
+        if not self.num_classes:
+            if labels is not None:
+                raise ValueError("sample: labels given to an unconditional generator")
+            return None
+        if labels is None:
+            return torch.arange(start, start + n) % self.num_classes
+        return _as_labels(labels, n, self.num_classes)
+
     def _check_labels(self, y) -> None:
         if (y is None) != (self.num_classes == 0):
             raise ValueError(f"{type(self).__name__}: labels y are needed exactly when built with num_classes > 0 "
@@ -124,7 +147,7 @@ class Generator(nn.Module):
         raise NotImplementedError
 
     @torch.inference_mode()
-    def sample(self, n: int, seed: int = 0, start: int = 0, device=None) -> Tensor:
+    def sample(self, n: int, seed: int = 0, start: int = 0, device=None, labels=None) -> Tensor:
         """Samples ``start .. start+n-1`` of `seed`: ``(n, *out_shape)`` float32 on CPU.
 
         Sample i is bitwise the same whatever n and start: the network always runs
@@ -135,9 +158,13 @@ class Generator(nn.Module):
         `device` is where the network runs; it defaults to the module's device.
         The result is an ordinary tensor (not an inference tensor), so it can be
         fed to modules that record gradients.
+        A conditional generator (num_classes K > 0) draws sample i of class ``labels[i]``
+        (labels: int64 (n,), or one int for all); None gives balanced classes, sample i of
+        class (start + i) % K, whatever n and the chunking. An unconditional one refuses labels.
         """
         if n < 0 or start < 0:
             raise ValueError(f"sample: need n >= 0 and start >= 0, got n={n}, start={start}")
+        classes = self._sample_labels(n, start, labels)
         device = _module_device(self) if device is None else torch.device(device)
         with torch.inference_mode(False):
             out = torch.empty((n, *self.out_shape), dtype=torch.float32)
@@ -146,8 +173,14 @@ class Generator(nn.Module):
         try:
             for chunk in range(start // SAMPLE_CHUNK, (start + n + SAMPLE_CHUNK - 1) // SAMPLE_CHUNK):
                 lo = chunk * SAMPLE_CHUNK
-                x = self(latents(SAMPLE_CHUNK, self.z_dim, seed, lo).to(device))
                 a, b = max(start, lo), min(start + n, lo + SAMPLE_CHUNK)
+                z = latents(SAMPLE_CHUNK, self.z_dim, seed, lo).to(device)
+                if classes is None:
+                    x = self(z)
+                else:  # rows outside [a, b) are cut out below; in eval mode rows do not mix
+                    y = torch.zeros(SAMPLE_CHUNK, dtype=torch.long)
+                    y[a - lo:b - lo] = classes[a - start:b - start]
+                    x = self(z, y.to(device))
                 out[a - start:b - start] = x[a - lo:b - lo]  # copies to CPU and casts to float32
         finally:
             self.train(was_training)

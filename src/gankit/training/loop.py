@@ -82,16 +82,13 @@ def preflight(cfg: Config) -> str:
 
 
 def _check_conditional(cfg: Config) -> None:
-    """A conditional run needs its game and labelled data (read no image data to tell)."""
+    """A conditional run needs labelled data (read no image data to tell)."""
     method = cfg.model.conditional
     if not has_labels(cfg.data):
         where = f"the folder {cfg.data.path!r} has no class sub-folders" if cfg.data.name == "folder" \
             else f"data.name = {cfg.data.name!r} has no labels"
         raise ConfigError(f"model.conditional: {method!r} needs class labels, and {where}; put the images in one "
                           f"sub-folder per class, or set model.conditional=none")
-    if config_mod.game_of(cfg) not in GAMES:
-        raise ConfigError(f"model.conditional: {method!r} needs the conditional game, which is not built yet "
-                          f"(known games: {', '.join(sorted(GAMES))}); set model.conditional=none")
 
 
 def _plan_run_dir(run_dir: Path, resume: bool, overwrite: bool) -> list[Path]:
@@ -146,7 +143,10 @@ def _train(cfg: Config, run_dir: Path, source: str, old_entries: list[Path], *, 
         torch.set_num_threads(t.threads or 1)
     torch.manual_seed(t.seed)  # weight init and dropout
     random.seed(t.seed), np.random.seed(t.seed)  # anything else that draws, e.g. user code
-    G, D = build(cfg.model, data.sample_shape)
+    if cfg.model.conditional != "none":
+        G, D = build(cfg.model, data.sample_shape, num_classes=len(data.classes))
+    else:
+        G, D = build(cfg.model, data.sample_shape)
     memory_format = torch.channels_last if t.channels_last and data.is_image else torch.contiguous_format
     G.to(device, memory_format=memory_format), D.to(device, memory_format=memory_format)
     opt_g, opt_d = make_optimizers(cfg, G, D)
@@ -211,9 +211,17 @@ def _train(cfg: Config, run_dir: Path, source: str, old_entries: list[Path], *, 
 
     def write_samples(tag: str) -> None:
         name = f"{tag}_img{counters.images:09d}_epoch{counters.epoch:03d}.png"
-        if data.is_image:
+        if data.is_image and G_show.num_classes:
+            # One row per class (the first grid_size classes), each row the same latents of the seed.
+            shown = min(G_show.num_classes, t.grid_size)
+            cols = max(1, t.grid_size // shown)
+            images = to_uint8(torch.cat([G_show.sample(cols, seed=t.seed, device=device, labels=c)
+                                         for c in range(shown)]))
+            grid = make_grid(images, nrow=cols)
+        elif data.is_image:
             images = to_uint8(G_show.sample(t.grid_size, seed=t.seed, device=device))
             grid = make_grid(images)
+        if data.is_image:
             save_png(grid, run_dir / "samples" / name, scale=grid_scale(data.x.shape[-1]))
         else:
             grid = plot_points(real_preview, G_show.sample(2048, seed=t.seed, device=device))

@@ -61,6 +61,9 @@ class Batches:
         if self.x.ndim == 4:
             self.x = self.x.contiguous(memory_format=memory_format)
         self.is_image = data.is_image
+        # Labels ride along only for the games that read them (next_labelled): the same indices,
+        # so the same shuffled order and the same permutation stream as unconditional runs.
+        self.y = data.y.to(device) if data.y is not None else None
         self.batch_size, self.seed, self.counters = batch_size, seed, counters
         self._order = self._permutation(counters.epoch)
 
@@ -80,8 +83,16 @@ class Batches:
             c.epoch += 1
             c.epoch_pos = 0
             self._order = self._permutation(c.epoch)
+        self._idx = idx
         batch = self.x[idx]
         return (to_float(batch) if self.is_image else batch), ended
+
+    def next_labelled(self) -> tuple[torch.Tensor, torch.Tensor, bool]:
+        """`next()` plus the batch's labels, int64 (B,), in the same order (labelled data only)."""
+        if self.y is None:
+            raise ValueError("the dataset has no labels")
+        batch, ended = self.next()
+        return batch, self.y[self._idx], ended
 
 
 def make_optimizers(cfg: Config, G: nn.Module, D: nn.Module) -> tuple[torch.optim.Optimizer, torch.optim.Optimizer]:

@@ -40,11 +40,13 @@ build, save and optimize them; that is that game's issue, not this seam's.
 """
 
 from gankit.training.games.base import Game
+from gankit.training.games.conditional import ConditionalGame
 from gankit.training.games.unconditional import UnconditionalGame
 
 # name -> Game class; train.game is checked against it before training (like model.arch and loss.name).
 GAMES: dict[str, type[Game]] = {
     "unconditional": UnconditionalGame,
+    "conditional": ConditionalGame,  # trained whenever model.conditional is not "none" (config.game_of)
 }
 
-__all__ = ["GAMES", "Game", "UnconditionalGame"]
+__all__ = ["GAMES", "ConditionalGame", "Game", "UnconditionalGame"]
