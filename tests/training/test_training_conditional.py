@@ -14,7 +14,7 @@ from gankit import config as C
 from gankit.cli import main
 from gankit.config import ConfigError
 from gankit.models import ModelError
-from gankit.data import load_dataset
+from gankit.data import load_dataset, to_uint8
 from gankit.io.checkpoint import complete_checkpoints, load_checkpoint
 from gankit.io.generator import load_generator
 from gankit.losses import make_loss
@@ -162,6 +162,8 @@ def test_a_conditional_run_trains_exports_and_samples_per_class(tmp_path, tiny_i
     assert "game" not in state and 'conditional = "' + method + '"' in config_text
     meta = json.loads((run / "generator" / "config.json").read_text())
     assert meta["classes"][:2] == ["T-shirt/top", "Trouser"] and len(meta["classes"]) == 10
+    card = (run / "generator" / "README.md").read_text()
+    assert f"class-conditional (`{method}`) over 10 classes: 0 T-shirt/top, 1 Trouser" in card
     grids = sorted((run / "samples").glob("final_*.png"))
     assert len(grids) == 1
     width, height = Image.open(grids[0]).size
@@ -208,3 +210,31 @@ def test_resume_of_a_conditional_run_is_bitwise_exact(tmp_path, tiny_idx_dir, ov
         assert a[name].keys() == b[name].keys()
         assert all(torch.equal(a[name][k], b[name][k]) for k in a[name]), name
     assert torch.equal(state_a["rng"]["noise"], state_b["rng"]["noise"])
+
+
+def test_gankit_sample_class_by_name_or_index_and_its_bad_inputs(tmp_path, tiny_idx_dir, tiny_cfg, capsys):
+    run = train(tiny_config(tmp_path / "cond", tiny_idx_dir, "model.conditional=projection", "train.kimg=0.032"),
+                progress=False)
+    capsys.readouterr()
+    outs = {}
+    for name in ("Trouser", "1", "trouser"):
+        out = tmp_path / f"{name}.npy"
+        assert main(["sample", str(run), "--class", name, "--num", "5", "--seed", "2", "--out", str(out)]) == 0
+        outs[name] = np.load(out)
+    assert "class 1 Trouser" in capsys.readouterr().out
+    assert np.array_equal(outs["Trouser"], outs["1"]) and np.array_equal(outs["1"], outs["trouser"])
+    G = load_generator(run)
+    assert np.array_equal(outs["1"], to_uint8(G.sample(5, seed=2, labels=1)).numpy())
+    assert main(["sample", str(run), "--out", str(tmp_path / "all.png"), "--num", "10"]) == 0  # balanced
+
+    for bad in ("Spaceship", "10", "-1"):
+        assert main(["sample", str(run), "--class", bad, "--out", str(tmp_path / "x.png")]) == 1
+        err = capsys.readouterr().err.strip()
+        assert err.startswith(f"gankit: error: --class: unknown class {bad!r} (classes: 0 T-shirt/top, 1 Trouser")
+        assert "9 Ankle boot)" in err and "\n" not in err
+    plain = train(tiny_cfg, progress=False)
+    capsys.readouterr()
+    assert main(["sample", str(plain), "--class", "Trouser", "--out", str(tmp_path / "y.png")]) == 1
+    err = capsys.readouterr().err.strip()
+    assert err.startswith("gankit: error: --class: this generator is unconditional") and "\n" not in err
+    assert not (tmp_path / "x.png").exists() and not (tmp_path / "y.png").exists()

@@ -53,7 +53,26 @@ def check_output(G: Generator, num: int, out: str | Path) -> str:
     return kind
 
 
-def write_samples(G: Generator, num: int, seed: int, out: str | Path) -> str:
+def resolve_class(G: Generator, name: str) -> int:
+    """The class index `name` means for a conditional G: a class name (as in G.classes, matched
+    exactly, else ignoring case) or an index in [0, K). ValueError (one line) otherwise, and for
+    an unconditional G."""
+    if not G.num_classes:
+        raise ValueError(f"--class: this generator is unconditional (model.conditional = none), it has no "
+                         f"classes to ask for; drop --class")
+    classes = list(getattr(G, "classes", []) or [str(i) for i in range(G.num_classes)])
+    if name in classes:
+        return classes.index(name)
+    folded = [c.casefold() for c in classes]
+    if name.casefold() in folded and folded.count(name.casefold()) == 1:
+        return folded.index(name.casefold())
+    if name.strip().isdigit() and int(name) < G.num_classes:
+        return int(name)
+    listing = ", ".join(f"{i} {c}" for i, c in enumerate(classes))
+    raise ValueError(f"--class: unknown class {name!r} (classes: {listing})")
+
+
+def write_samples(G: Generator, num: int, seed: int, out: str | Path, label: int | None = None) -> str:
     """Draw samples 0..num-1 of `seed` and write them to `out`; returns a one-line description.
 
     out ending .png   one grid (images, enlarged 2x up to 32 px) or scatter plot (toy points)
@@ -62,10 +81,14 @@ def write_samples(G: Generator, num: int, seed: int, out: str | Path) -> str:
     a folder          (no extension, or an existing folder) one PNG per sample, sample_<seed>_<i>.png
     Any other ending is refused, as is a grid larger than Pillow opens or an output that cannot be
     written: all before a sample is drawn (ValueError / FileError naming the path).
+    `label`: a conditional G draws every sample of that class index (None: balanced classes).
     """
     out = Path(out)
     kind = check_output(G, num, out)
-    x = G.sample(num, seed=seed)
+    x = G.sample(num, seed=seed, labels=label)
+    if label is not None:
+        classes = getattr(G, "classes", None) or []
+        seed = f"{seed}, class {label}" + (f" {classes[label]}" if label < len(classes) else "")
     is_image = x.ndim == 4
     arr = to_uint8(x) if is_image else x.float()
     if kind == "png":

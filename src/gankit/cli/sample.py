@@ -22,21 +22,28 @@ def add_parser(sub, name: str) -> argparse.ArgumentParser:
 A grid larger than Pillow opens (Image.MAX_IMAGE_PIXELS, ~89 megapixels) and an output that
 cannot be written are refused before sampling.
 
-example:
-  gankit sample runs/demo --num 64 --seed 0 --out grid.png""")
+A conditional run (model.conditional) draws balanced classes (sample i of class i mod K), or
+only --class. --class on an unconditional run, or a class it does not have, is refused.
+
+examples:
+  gankit sample runs/demo --num 64 --seed 0 --out grid.png
+  gankit sample runs/fashion-cond --class Sneaker --num 16 --out sneakers.png""")
     p.add_argument("model", metavar="RUN_OR_GENERATOR", help="a run folder, its generator/ folder or a checkpoint")
     p.add_argument("--num", type=positive_int, default=64, help="number of samples (default: 64)")
     p.add_argument("--seed", type=seed, default=0, help="latent seed, in [0, 2**32) (default: 0)")
     p.add_argument("--out", required=True, help="output .png (a grid), .npy/.npz (a numpy array) or a folder")
+    p.add_argument("--class", dest="class_", metavar="NAME_OR_INDEX", default=None,
+                   help="conditional runs only: draw this class (a class name, e.g. Sneaker, or its index)")
     device_arg(p)
     return p
 
 
 def run(args) -> int:
-    from gankit.apps.sample import output_kind, write_samples
+    from gankit.apps.sample import output_kind, resolve_class, write_samples
     from gankit.io.generator import load_generator
     output_kind(args.out)  # a refused --out costs no model loading
     G = load_generator(args.model, device=args.device)
+    label = resolve_class(G, args.class_) if args.class_ is not None else None
     check_sample_memory(args.num, G.out_shape, "write")
-    print(write_samples(G, args.num, args.seed, args.out))
+    print(write_samples(G, args.num, args.seed, args.out, label))
     return 0

@@ -106,6 +106,18 @@ def export_generator(G: nn.Module, cfg: config_mod.Config, run_dir: str | Path, 
     return out
 
 
+def _conditional_card(cfg: config_mod.Config, G: nn.Module, info: dict) -> str:
+    """The model card's lines about classes ("" for an unconditional generator: its card is unchanged)."""
+    if not getattr(G, "num_classes", 0):
+        return ""
+    classes = list(info.get("classes") or [])
+    names = ", ".join(f"{i} {c}" for i, c in enumerate(classes))
+    first = classes[0] if classes else "0"
+    return (f"- class-conditional (`{cfg.model.conditional}`) over {G.num_classes} classes: {names}; "
+            f"`gankit sample ... --class \"{first}\"` draws one,\n"
+            f"  `G.sample(n, seed=0, labels=...)` any (by default sample i is of class i mod {G.num_classes})\n")
+
+
 def _readme(cfg: config_mod.Config, G: nn.Module, info: dict) -> str:
     shape = "x".join(str(s) for s in G.out_shape)
     params = sum(p.numel() for p in G.parameters())
@@ -115,7 +127,7 @@ def _readme(cfg: config_mod.Config, G: nn.Module, info: dict) -> str:
 - architecture: `{cfg.model.arch}`, z_dim {G.z_dim}, width {cfg.model.width}, {params:,} parameters
 - loss: `{cfg.loss.name}`; trained on {info.get('images_seen', 0):,} real images
   ({info.get('epochs', 0):.2f} epochs, {info.get('train_seconds', 0) / 60:.1f} minutes)
-
+{_conditional_card(cfg, G, info)}
 Files: `model.safetensors` (weights, safetensors format), `config.json` (the run's config) and
 `manifest.json` (size and SHA-256 of each file: gankit checks it on load).
 
