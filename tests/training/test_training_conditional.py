@@ -14,7 +14,7 @@ from gankit import config as C
 from gankit.cli import main
 from gankit.config import ConfigError
 from gankit.models import ModelError
-from gankit.data import load_dataset, to_uint8
+from gankit.data import load_dataset, to_uint8, toy_modes
 from gankit.io.checkpoint import complete_checkpoints, load_checkpoint
 from gankit.io.generator import load_generator
 from gankit.losses import make_loss
@@ -238,3 +238,17 @@ def test_gankit_sample_class_by_name_or_index_and_its_bad_inputs(tmp_path, tiny_
     err = capsys.readouterr().err.strip()
     assert err.startswith("gankit: error: --class: this generator is unconditional") and "\n" not in err
     assert not (tmp_path / "x.png").exists() and not (tmp_path / "y.png").exists()
+
+
+@pytest.mark.parametrize("method", ["concat", "projection", "ac"])
+def test_a_tiny_conditional_gan_puts_class_c_on_mode_c_of_the_ring(tmp_path, method):
+    """The issue's learning test: one class per mode of the 8-Gaussian ring; >= 90 % of class c's
+    samples nearest mode c (all three methods reach 100 % at this budget, 3-5 s on one core)."""
+    cfg = C.resolve(preset="toy-ring", overrides=[f"out={tmp_path / 'run'}", f"model.conditional={method}",
+                                                  "train.kimg=100", "train.batch_size=256", "train.log_every=100",
+                                                  "model.ema_half_life_kimg=0", "diagnostics.enabled=false"])
+    G = load_generator(train(cfg, progress=False))
+    centers, _ = toy_modes("toy-ring")
+    x = G.sample(800, seed=5)  # balanced: sample i of class i % 8
+    hit = (torch.cdist(x, centers).argmin(1) == torch.arange(800) % 8).float().mean().item()
+    assert hit >= 0.9, hit
