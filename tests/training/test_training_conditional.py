@@ -252,3 +252,17 @@ def test_a_tiny_conditional_gan_puts_class_c_on_mode_c_of_the_ring(tmp_path, met
     x = G.sample(800, seed=5)  # balanced: sample i of class i % 8
     hit = (torch.cdist(x, centers).argmin(1) == torch.arange(800) % 8).float().mean().item()
     assert hit >= 0.9, hit
+
+
+def test_verbs_not_built_for_conditional_runs_say_so_in_one_line(tmp_path, tiny_idx_dir, capsys):
+    run = train(tiny_config(tmp_path / "cond", tiny_idx_dir, "model.conditional=projection", "train.kimg=0.032"),
+                progress=False)
+    image = tmp_path / "a.png"
+    Image.fromarray(np.zeros((28, 28), np.uint8)).save(image)
+    capsys.readouterr()
+    for argv, words in ((["interpolate", str(run), "--seeds", "0,1", "--out", str(tmp_path / "i")],
+                         "interpolating conditional generators (--classes) is not built yet"),
+                        (["score", str(run), str(image)], "scoring conditional runs is not built yet")):
+        assert main(argv) == 1
+        err = capsys.readouterr().err.strip()
+        assert err.startswith("gankit: error: ") and words in err and "\n" not in err

@@ -55,6 +55,9 @@ def check_outputs(G: Generator, seeds: list[int], steps: int, out_dir: str | Pat
     and GIF frames that Pillow would open again. Returns the folder."""
     if len(G.out_shape) != 3:
         raise ValueError("interpolation pictures need an image generator (this one makes toy points)")
+    if G.num_classes:
+        raise ValueError("interpolate: this generator is class-conditional; interpolating conditional generators "
+                         "(--classes) is not built yet")
     out_dir = Path(out_dir)
     if out_dir.suffix and not out_dir.is_dir():
         raise ValueError(f"--out {out_dir}: interpolation writes a folder (PNG strips and a GIF); "

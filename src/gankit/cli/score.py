@@ -38,6 +38,9 @@ def run(args) -> int:
     D, cfg = load_discriminator(args.run, device=args.device)
     if cfg.data.name.startswith("toy"):
         raise ValueError(f"{args.run}: this run was trained on toy points ({cfg.data.name}), not images")
+    if cfg.model.conditional in ("concat", "projection"):
+        raise ValueError(f"{args.run}: its discriminator is class-conditional ({cfg.model.conditional}) and judges "
+                         f"an image together with a class; scoring conditional runs is not built yet")
     if cfg.model.pack > 1:
         raise ValueError(f"{args.run}: its discriminator judges packs of {cfg.model.pack} images "
                          f"(model.pack), not single images")
