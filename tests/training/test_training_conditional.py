@@ -4,6 +4,7 @@ real batch and fake labels from the noise generator, resumes bitwise, and a cond
 generator samples per class."""
 
 import json
+import shutil
 
 import numpy as np
 import pytest
@@ -16,7 +17,7 @@ from gankit.config import ConfigError
 from gankit.models import ModelError
 from gankit.data import load_dataset, to_uint8, toy_modes
 from gankit.io.checkpoint import complete_checkpoints, load_checkpoint
-from gankit.io.generator import load_generator
+from gankit.io.generator import load_discriminator, load_generator
 from gankit.losses import make_loss
 from gankit.models import build
 from gankit.training.games import GAMES, ConditionalGame
@@ -177,6 +178,23 @@ def test_a_conditional_run_trains_exports_and_samples_per_class(tmp_path, tiny_i
         assert torch.equal(torch.cat([G.sample(5, seed=3), G.sample(7, seed=3, start=5)]), x)
         assert torch.equal(G.sample(12, seed=3, labels=torch.arange(12) % 10), x)
         assert torch.equal(G.sample(3, seed=3, labels=4)[1], G.sample(12, seed=3, labels=4)[1])
+
+
+
+def test_a_conditional_checkpoint_carries_its_class_names(tmp_path, tiny_idx_dir):
+    # a run killed before its first export, or a checkpoint copied out of its run, has no generator/
+    cfg = tiny_config(tmp_path / "run", tiny_idx_dir, "model.conditional=projection", "train.kimg=0.064")
+    run = train(cfg, progress=False)
+    ckpt = complete_checkpoints(run)[-1]
+    assert load_checkpoint(ckpt)[1]["classes"][:2] == ["T-shirt/top", "Trouser"]
+    expected = load_generator(run).sample(4, seed=1)
+    shutil.rmtree(run / "generator")
+    alone = shutil.copytree(ckpt, tmp_path / "elsewhere" / "step")
+    for where in (run, alone):
+        G = load_generator(where)
+        assert G.classes[9] == "Ankle boot" and torch.equal(G.sample(4, seed=1), expected)
+    D, _ = load_discriminator(alone)
+    assert D.num_classes == 10
 
 
 def test_sample_refuses_bad_labels(tiny_cfg):

@@ -258,6 +258,15 @@ def _classes(folder: Path) -> list[str]:
     return [str(c) for c in classes] if isinstance(classes, list) else []
 
 
+def _checkpoint_classes(state: dict, ckpt: Path) -> list[str]:
+    """The class names of a conditional run's checkpoint: kept in its state.pt, or (checkpoints
+    written before that) in the run's generator/config.json."""
+    classes = state.get("classes")
+    if isinstance(classes, list) and classes and all(isinstance(c, str) for c in classes):
+        return list(classes)
+    return _classes(ckpt.parent.parent / "generator")
+
+
 def load_generator(path: str | Path, device: str | torch.device = "cpu"):
     """A trained `gankit.models.Generator` in eval mode, from a run, generator or checkpoint folder.
 
@@ -269,18 +278,16 @@ def load_generator(path: str | Path, device: str | torch.device = "cpu"):
         source = where / "model.safetensors"
         classes = _classes(where)
     else:
-        weights, _, text = load_checkpoint(where)
+        weights, state, text = load_checkpoint(where)
         cfg = _config_from_text(text, where)
+        classes = _checkpoint_classes(state, where) if cfg.model.conditional != "none" else []
         name = "G_ema" if "G_ema" in weights else "G"
         tensors, source = weights[name], where / f"{name}.safetensors"
         note = note and note.replace("{weights}", "EMA weights (G_ema)" if name == "G_ema"
                                      else "weights (G; the run keeps no EMA)")
     if cfg.model.conditional != "none" and not classes:
-        classes = _classes(where.parent.parent / "generator") if kind != "generator" else []
-        if not classes:
-            raise CheckpointError(f"{where}: a conditional generator ({cfg.model.conditional}) needs its class "
-                                  f"names, kept in the run's generator/config.json, which is missing; "
-                                  f"load the run's generator/ folder")
+        raise CheckpointError(f"{where}: a conditional generator ({cfg.model.conditional}) needs its class "
+                              f"names, which neither it nor the run's generator/config.json holds")
     G, _ = build(cfg.model, sample_shape(cfg.data), **({'num_classes': len(classes)} if classes else {}))
     load_state_strict(G, tensors, source)
     G.config = cfg
@@ -298,12 +305,12 @@ def load_discriminator(path: str | Path, device: str | torch.device = "cpu") -> 
         if not (path / "checkpoints").is_dir():
             raise CheckpointError(f"{path}: not a run or checkpoint folder (the discriminator lives in checkpoints/)")
         where = find_latest(path)[0]
-    weights, _, text = load_checkpoint(where)
+    weights, state, text = load_checkpoint(where)
     cfg = _config_from_text(text, where)
-    classes = _classes(where.parent.parent / "generator") if cfg.model.conditional != "none" else []
+    classes = _checkpoint_classes(state, where) if cfg.model.conditional != "none" else []
     if cfg.model.conditional != "none" and not classes:
-        raise CheckpointError(f"{where}: a conditional discriminator ({cfg.model.conditional}) needs the class "
-                              f"names kept in the run's generator/config.json, which is missing")
+        raise CheckpointError(f"{where}: a conditional discriminator ({cfg.model.conditional}) needs its class "
+                              f"names, which neither its checkpoint nor the run's generator/config.json holds")
     _, D = build(cfg.model, sample_shape(cfg.data), **({'num_classes': len(classes)} if classes else {}))
     load_state_strict(D, weights["D"], where / "D.safetensors")
     return D.to(device).eval(), cfg

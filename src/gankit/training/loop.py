@@ -236,6 +236,8 @@ def _train(cfg: Config, run_dir: Path, source: str, old_entries: list[Path], *, 
         state["regularizers"] = reg.state_dict()
         if game_state := game.state_dict():  # only a game that keeps state adds to the format
             state["game"] = game_state
+        if getattr(G, "num_classes", 0):  # a conditional G cannot be rebuilt from a checkpoint without them
+            state["classes"] = [str(c) for c in data.classes]
         with stop.saving():  # a second Ctrl-C lets a save under way finish
             path = save_checkpoint(run_dir, counters.step, weights, state, cfg.dumps(), keep=t.keep_checkpoints)
         stop.saved = (path, counters.step, counters.images)
