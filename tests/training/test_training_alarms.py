@@ -47,8 +47,8 @@ def test_injected_nan_rolls_back_then_stops_cleanly(tmp_path, tiny_idx_dir, monk
 def test_constant_generator_raises_collapse(tmp_path, tiny_idx_dir, monkeypatch):
     real_build = loop.build
 
-    def constant_g(model_cfg, shape):
-        G, D = real_build(model_cfg, shape)
+    def constant_g(model_cfg, shape, **kwargs):
+        G, D = real_build(model_cfg, shape, **kwargs)
         last = [m for m in G.modules() if isinstance(m, torch.nn.ConvTranspose2d)][-1]
         torch.nn.init.zeros_(last.weight)  # tanh(0 + bias) everywhere: one image, whatever z
         last.weight.requires_grad_(False)

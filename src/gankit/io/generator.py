@@ -288,7 +288,7 @@ def load_generator(path: str | Path, device: str | torch.device = "cpu"):
     if cfg.model.conditional != "none" and not classes:
         raise CheckpointError(f"{where}: a conditional generator ({cfg.model.conditional}) needs its class "
                               f"names, which neither it nor the run's generator/config.json holds")
-    G, _ = build(cfg.model, sample_shape(cfg.data), **({'num_classes': len(classes)} if classes else {}))
+    G, _ = build(cfg.model, sample_shape(cfg.data), num_classes=len(classes))
     load_state_strict(G, tensors, source)
     G.config = cfg
     G.classes = list(classes) if cfg.model.conditional != "none" else []
@@ -311,6 +311,6 @@ def load_discriminator(path: str | Path, device: str | torch.device = "cpu") -> 
     if cfg.model.conditional != "none" and not classes:
         raise CheckpointError(f"{where}: a conditional discriminator ({cfg.model.conditional}) needs its class "
                               f"names, which neither its checkpoint nor the run's generator/config.json holds")
-    _, D = build(cfg.model, sample_shape(cfg.data), **({'num_classes': len(classes)} if classes else {}))
+    _, D = build(cfg.model, sample_shape(cfg.data), num_classes=len(classes))
     load_state_strict(D, weights["D"], where / "D.safetensors")
     return D.to(device).eval(), cfg

@@ -58,8 +58,8 @@ def preflight(cfg: Config) -> str:
     data on disk, device. Raises ConfigError / ModelError / DataError; returns the data source."""
     config_mod.validate(cfg)
     for field, name, registry in (("data.name", cfg.data.name, DATASETS), ("model.arch", cfg.model.arch, MODELS),
-                                  ("loss.name", cfg.loss.name, LOSSES), ("train.game", cfg.train.game, GAMES)):
-        if name not in registry and not (field == "train.game" and cfg.model.conditional != "none"):
+                                  ("loss.name", cfg.loss.name, LOSSES), ("train.game", config_mod.game_of(cfg), GAMES)):
+        if name not in registry:
             raise ConfigError(f"{field}: unknown {name!r} (known: {', '.join(sorted(registry))})")
     shape = sample_shape(cfg.data)
     check_model(cfg.model, shape)
@@ -143,10 +143,7 @@ def _train(cfg: Config, run_dir: Path, source: str, old_entries: list[Path], *, 
         torch.set_num_threads(t.threads or 1)
     torch.manual_seed(t.seed)  # weight init and dropout
     random.seed(t.seed), np.random.seed(t.seed)  # anything else that draws, e.g. user code
-    if cfg.model.conditional != "none":
-        G, D = build(cfg.model, data.sample_shape, num_classes=len(data.classes))
-    else:
-        G, D = build(cfg.model, data.sample_shape)
+    G, D = build(cfg.model, data.sample_shape, num_classes=len(data.classes))  # ignored unless conditional
     memory_format = torch.channels_last if t.channels_last and data.is_image else torch.contiguous_format
     G.to(device, memory_format=memory_format), D.to(device, memory_format=memory_format)
     opt_g, opt_d = make_optimizers(cfg, G, D)
