@@ -78,3 +78,18 @@ def test_a_damaged_checkpoint_is_listed_and_progress_comes_from_none(run, capsys
     (ckpt / "G.safetensors").write_bytes(b"\x00" * 10)
     code, out, _ = info(run, capsys)
     assert code == 0 and "DAMAGED" in out and "G.safetensors" in out and "progress" not in out
+
+
+def test_a_damaged_generator_folder_is_named_by_info(run, capsys):
+    """info checks the exported generator's checksums as loading would, without building it."""
+    code, out, _ = info(run, capsys, "--json")
+    assert code == 0 and json.loads(out)["generator_check"] == {"ok": True}
+    weights = run / "generator" / "model.safetensors"
+    data = bytearray(weights.read_bytes())
+    data[-1] ^= 0xFF  # same size, one flipped bit: only the SHA-256 can tell
+    weights.write_bytes(bytes(data))
+    code, out, _ = info(run, capsys)
+    assert code == 0 and "generator " in out and "DAMAGED" in out and "model.safetensors" in out
+    code, out, _ = info(run / "generator", capsys, "--json")
+    got = json.loads(out)
+    assert code == 0 and got["kind"] == "generator" and got["ok"] is False and "model.safetensors" in got["problem"]

@@ -31,7 +31,7 @@ def describe(path: Path) -> dict:
     listed as such; an unreadable config.toml is an error naming it (nothing else says what ran)."""
     from gankit import config as config_mod
     from gankit.io.checkpoint import CheckpointError, complete_checkpoints, load_checkpoint, verify
-    from gankit.io.generator import read_generator_meta
+    from gankit.io.generator import read_generator_meta, verify_generator
     from gankit.io.logs import read_metrics
 
     if not path.is_dir():
@@ -41,7 +41,7 @@ def describe(path: Path) -> dict:
     if (path / "config.json").is_file() and (path / "model.safetensors").is_file():
         meta = read_generator_meta(path)
         out.update({k: v for k, v in meta.items() if k not in ("format", "version", "path", "kind")},
-                   kind="generator")
+                   kind="generator", **_generator_check(path, verify_generator))
         return out
     if (path / "manifest.json").is_file():
         _, state, _ = load_checkpoint(path)  # verifies every file against the manifest first
@@ -73,8 +73,21 @@ def describe(path: Path) -> dict:
     raised = [r["alarm"] for r in lines if "alarm" in r]
     if raised:
         out["alarms"] = raised
-    out["generator"] = str(path / "generator") if (path / "generator" / "model.safetensors").is_file() else None
+    gen = path / "generator"
+    out["generator"] = str(gen) if (gen / "model.safetensors").is_file() else None
+    if out["generator"]:
+        out["generator_check"] = _generator_check(gen, verify_generator)
     return out
+
+
+def _generator_check(gen: Path, verify) -> dict:
+    """{"ok": True} or {"ok": False, "problem": ...}: the checks loading would make, without loading."""
+    from gankit.io.checkpoint import CheckpointError
+    try:
+        verify(gen)
+    except CheckpointError as e:
+        return {"ok": False, "problem": str(e)}
+    return {"ok": True}
 
 
 def _n(v, spec: str) -> str:
@@ -124,8 +137,12 @@ def _text(info: dict) -> str:
                      f"{alarm.get('message', '')}")
     for ck in info.get("checkpoints", []):
         lines.append(f"  checkpoint {ck['path']}" + ("" if ck["ok"] else f"  DAMAGED: {ck['problem']}"))
+    if info.get("kind") == "generator" and not info.get("ok", True):
+        lines.append(f"  DAMAGED: {info.get('problem')}")
     if info.get("kind") == "run":
-        lines.append(f"  generator {info.get('generator') or '(not exported yet)'}")
+        check = info.get("generator_check") or {"ok": True}
+        lines.append(f"  generator {info.get('generator') or '(not exported yet)'}"
+                     + ("" if check["ok"] else f"  DAMAGED: {check['problem']}"))
     return "\n".join(lines)
 
 

@@ -249,6 +249,12 @@ def _read_generator(where: Path) -> tuple[config_mod.Config, dict[str, torch.Ten
     return cfg, tensors
 
 
+def verify_generator(gen_dir: str | Path) -> None:
+    """Check a generator folder as loading would (manifest, sizes, SHA-256, both files parse);
+    raises CheckpointError naming the first problem. Builds no model."""
+    _read_generator(Path(gen_dir))
+
+
 def _classes(folder: Path) -> list[str]:
     """The class names in a generator folder's config.json ([] when it has none or is not there)."""
     try:
