@@ -33,3 +33,14 @@ def tiny_config(out, data_dir, *overrides):
         "train": {"batch_size": 16, "kimg": 0.128, "log_every": 2, "grid_size": 16, "threads": 1},
     }
     return C.resolve(overrides=[values, *overrides])
+
+
+def cli(argv, capsys):
+    """Run `gankit ARGV` in-process: (exit code, stdout, stderr); argparse's exits count as codes."""
+    from gankit.cli import main
+    try:
+        code = main([str(a) for a in argv])
+    except SystemExit as e:
+        code = e.code
+    out, err = capsys.readouterr()
+    return code, out, err

@@ -5,12 +5,12 @@ import argparse
 
 import pytest
 
-from gankit.cli import VERBS, build_parser, main
+from gankit.cli import VERBS, build_parser
 from gankit.cli.common import seed, seed_list
 from gankit.config import SEED_LIMIT
 from gankit.training.loop import train
 
-from helpers import tiny_config
+from helpers import cli, tiny_config
 
 TOP = SEED_LIMIT - 1  # 4294967295
 
@@ -21,11 +21,7 @@ def run(tmp_path_factory, tiny_idx_dir):
 
 
 def call(argv, capsys):
-    try:
-        code = main([str(a) for a in argv])
-    except SystemExit as e:  # argparse
-        code = e.code
-    out, err = capsys.readouterr()
+    code, out, err = cli(argv, capsys)
     assert "Traceback" not in out + err
     return code, out, err
 

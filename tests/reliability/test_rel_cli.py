@@ -15,8 +15,10 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from gankit.cli import VERBS, main
+from gankit.cli import VERBS
 from gankit.io.checkpoint import complete_checkpoints
+
+from helpers import cli
 
 
 @pytest.fixture(scope="module")
@@ -115,17 +117,8 @@ CASES = [
      1, "--steps"),
 ]
 
-def _run(argv, capsys):
-    try:
-        code = main([str(a) for a in argv])
-    except SystemExit as e:  # argparse
-        code = e.code
-    out, err = capsys.readouterr()
-    return code, out, err
-
-
 def _check(verb, make, code, needle, f, capsys):
-    got, out, err = _run([verb, *make(f)], capsys)
+    got, out, err = cli([verb, *make(f)], capsys)
     assert got == code, (verb, got, out, err)
     assert "Traceback" not in out + err
     lines = err.strip().splitlines()
@@ -142,7 +135,7 @@ def test_bad_input_gives_one_line_and_a_nonzero_exit(verb, kind, make, code, nee
 
 
 def test_score_names_a_wrong_file_type_and_fails(f, capsys):
-    code, out, err = _run(["score", f["run"], f["txt"], f["png"]], capsys)
+    code, out, err = cli(["score", f["run"], f["txt"], f["png"]], capsys)
     assert code == 1 and "Traceback" not in out + err
     lines = out.strip().splitlines()
     assert len(lines) == 2 and lines[0].startswith(f"{f['txt']}\tERROR\tnot an image file type")
@@ -166,7 +159,7 @@ def test_every_verb_has_its_bad_input_covered(f, capsys):
         assert verb not in VERBS or kinds.get(verb, set()) >= needed, (verb, kinds.get(verb))
     for verb in VERBS:
         for argv in ([verb, f["missing"]], [verb, "--no-such-option"]):
-            code, out, err = _run(argv, capsys)
+            code, out, err = cli(argv, capsys)
             assert code not in (0, None) and "Traceback" not in out + err, (argv, out, err)
             assert err.strip().splitlines()[-1].startswith("gankit"), err
 
