@@ -281,3 +281,32 @@ def test_the_report_names_the_rows_of_a_conditional_run_s_grid(conditional_run, 
 
 def test_an_unconditional_report_has_no_per_class_section(tiny_cfg):
     assert "Samples by class" not in render_report(train(tiny_cfg, progress=False))
+
+
+def test_an_interrupted_synthesize_says_so_and_overwrite_cleans_it_up(G, tmp_path, monkeypatch):
+    import gankit.apps.synthesize as syn
+    real, written = syn.save_image_unsynced, []
+
+    def dies_after_three(image, path):
+        if len(written) == 3:
+            (path.parent / f".{path.name}.tmp-1").write_bytes(b"half")  # what a kill mid-write leaves
+            raise KeyboardInterrupt
+        written.append(path)
+        real(image, path)
+    monkeypatch.setattr(syn, "save_image_unsynced", dies_after_three)
+    with pytest.raises(KeyboardInterrupt):
+        synthesize(G, tmp_path / "syn", per_class=4, progress=False)
+    assert json.loads((tmp_path / "syn" / MANIFEST).read_text())["complete"] is False
+    monkeypatch.setattr(syn, "save_image_unsynced", real)
+    with pytest.raises(FileError, match="holds a previous gankit synthesize output"):
+        synthesize(G, tmp_path / "syn", per_class=4)
+    synthesize(G, tmp_path / "syn", per_class=4, overwrite=True, progress=False)
+    files = sorted(str(p.relative_to(tmp_path / "syn")) for p in (tmp_path / "syn").rglob("*") if p.is_file())
+    assert files == sorted([MANIFEST] + [f"{c}/{j:05d}.png" for c in folder_names(NAMES) for j in range(4)])
+    assert json.loads((tmp_path / "syn" / MANIFEST).read_text())["complete"] is True
+
+
+def test_synthesize_checks_the_seed_before_making_anything(G, tmp_path):
+    with pytest.raises(ValueError, match=r"^seed: expected an integer"):
+        synthesize(G, tmp_path / "s", per_class=1, seed=-1)
+    assert not (tmp_path / "s").exists()

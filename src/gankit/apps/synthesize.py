@@ -37,7 +37,7 @@ from gankit.apps.sample import class_file_name
 from gankit.data import to_uint8
 from gankit.io.files import FileError, fsync_dir, write_bytes_atomic
 from gankit.io.images import prepare_dir, save_image_unsynced
-from gankit.models import Generator
+from gankit.models import Generator, latents
 from gankit.models.base import check_truncation
 
 MANIFEST = "synthesize.json"
@@ -201,6 +201,7 @@ def synthesize(G: Generator, out: str | Path, per_class: int | None = None, num:
     """
     out = Path(out)
     psi = check_truncation(truncation)
+    latents(0, G.z_dim, seed)  # checks the seed
     total = _count(G, per_class, num)
     if isinstance(batch_size, bool) or not isinstance(batch_size, int) or batch_size < 1:
         raise ValueError(f"--batch-size: expected a positive integer, got {batch_size!r}")
@@ -244,29 +245,35 @@ def synthesize(G: Generator, out: str | Path, per_class: int | None = None, num:
         meta["folders"] = folder_names(classes) if classes else []
         meta["files"] = names
         for sub in meta["folders"]:
-            (out / sub).mkdir(exist_ok=True)
+            try:
+                (out / sub).mkdir(exist_ok=True)
+            except OSError as e:
+                raise FileError(f"could not create folder {out / sub}: {e.strerror or e}") from None
         write_bytes_atomic(out / MANIFEST, json.dumps(meta, indent=1).encode())
 
     from tqdm import tqdm
     started = time.perf_counter()
-    xs = []
+    # an .npz is filled in place: one copy of the images in memory, not a list of batches and their join
+    xs = np.empty((total, *G.out_shape), np.uint8 if is_image else np.float32) if kind == "npz" else None
     with tqdm(total=total, desc="synthesizing", unit="img", disable=not progress, leave=False) as bar:
         for start in range(0, total, batch_size):
             n = min(batch_size, total - start)
             x = G.sample(n, seed=seed, start=start, truncation=psi)
             x = to_uint8(x) if is_image else x.float()
-            if kind == "npz":
-                xs.append(x)
+            if xs is not None:
+                xs[start:start + n] = x.numpy()
             else:
                 for i in range(n):
                     save_image_unsynced(x[i], out / names[start + i])
             bar.update(n)
     if kind == "folder":
+        for sub in meta["folders"]:  # the renames of the PNGs, made durable before the manifest says so
+            fsync_dir(out / sub)
         fsync_dir(out)
         meta["complete"] = True
         write_bytes_atomic(out / MANIFEST, json.dumps(meta, indent=1).encode())
     else:
-        arrays = {"x": torch.cat(xs).numpy() if xs else np.zeros((0, *G.out_shape), np.uint8)}
+        arrays = {"x": xs}
         if G.num_classes:
             arrays["y"] = (np.arange(total) % G.num_classes).astype(np.int64)
             arrays["classes"] = np.asarray(classes, dtype=str)

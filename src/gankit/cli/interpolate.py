@@ -28,8 +28,8 @@ def add_parser(sub, name: str) -> argparse.ArgumentParser:
 
 examples:
   gankit interpolate runs/demo --seeds 1,2,3 --steps 8 --slerp --out runs/demo/interp
-  gankit interpolate runs/fashion-cgan --classes Shirt,Sneaker,Bag --seed 4 --steps 10
-  gankit interpolate runs/fashion-cgan --seeds 1,2,3 --class Sneaker""")
+  gankit interpolate runs/fashion-cond --classes Shirt,Sneaker,Bag --seed 4 --steps 10
+  gankit interpolate runs/fashion-cond --seeds 1,2,3 --class Sneaker""")
     p.add_argument("model", metavar="RUN_OR_GENERATOR", help="a run folder, its generator/ folder or a checkpoint")
     p.add_argument("--seeds", type=seed_list, default=None, help="comma-separated seeds (default: 1,2,3)")
     p.add_argument("--classes", metavar="A,B[,...]", default=None,

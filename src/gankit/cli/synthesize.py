@@ -33,8 +33,8 @@ refused up front if the disk it is on lacks the space.
 --truncation PSI: the truncation trick, as in `gankit sample` (1: none; smaller: less varied).
 
 examples:
-  gankit synthesize runs/fashion-cgan --per-class 1000 --out synthetic/
-  gankit synthesize runs/fashion-cgan --per-class 6000 --truncation 0.8 --out fashion-synthetic.npz
+  gankit synthesize runs/fashion-cond --per-class 1000 --out synthetic/
+  gankit synthesize runs/fashion-cond --per-class 6000 --truncation 0.8 --out fashion-synthetic.npz
   gankit synthesize runs/demo --num 5000 --seed 1 --out unlabelled/""")
     p.add_argument("model", metavar="RUN_OR_GENERATOR", help="a run folder, its generator/ folder or a checkpoint")
     p.add_argument("--per-class", type=positive_int, default=None, metavar="N",
