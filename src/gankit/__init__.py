@@ -33,3 +33,16 @@ def evaluate(generator, metrics=None, num=None, **kwargs):
     """
     from gankit.evaluation.evaluator import evaluate as _evaluate
     return _evaluate(generator, metrics=metrics, num=num, **kwargs)
+
+
+def synthesize(generator, out, per_class=None, num=None, seed=0, truncation=1.0, **kwargs):
+    """Write a synthetic dataset of a generator (run folder, generator folder or module) to `out`:
+    a folder (class sub-folders of PNGs for a conditional run) or an .npz file. `per_class` images
+    of each class for a conditional generator, `num` for an unconditional one; returns a dict
+    describing what was written. See `gankit.apps.synthesize.synthesize` for every option."""
+    from gankit.apps.synthesize import synthesize as _synthesize
+    if not hasattr(generator, "sample"):
+        source = str(generator)
+        generator = load_generator(generator, device=kwargs.pop("device", "cpu"))
+        kwargs.setdefault("source", source)
+    return _synthesize(generator, out, per_class=per_class, num=num, seed=seed, truncation=truncation, **kwargs)
