@@ -36,11 +36,13 @@ def tiny_config(out, data_dir, *overrides):
 
 
 def cli(argv, capsys):
-    """Run `gankit ARGV` in-process: (exit code, stdout, stderr); argparse's exits count as codes."""
+    """Run `gankit ARGV` in-process: (exit code, stdout, stderr); argparse's exits count as codes.
+    No verb may ever answer with a traceback (`--debug` aside), so that is asserted here."""
     from gankit.cli import main
     try:
         code = main([str(a) for a in argv])
     except SystemExit as e:
         code = e.code
     out, err = capsys.readouterr()
+    assert "Traceback" not in out + err or "--debug" in map(str, argv), err
     return code, out, err

@@ -8,12 +8,11 @@ import pytest
 from PIL import Image
 
 import gankit
-from gankit.cli import main
 from gankit.data import to_uint8
 from gankit.io.generator import load_generator
 from gankit.training.loop import train
 
-from helpers import tiny_config
+from helpers import cli as call, tiny_config
 
 CLASSES = "0 T-shirt/top, 1 Trouser, 2 Pullover, 3 Dress, 4 Coat, 5 Sandal, 6 Shirt, 7 Sneaker, 8 Bag, 9 Ankle boot"
 
@@ -25,16 +24,6 @@ def runs(tmp_path_factory, tiny_idx_dir):
                  progress=False)
     plain = train(tiny_config(root / "plain", tiny_idx_dir, "train.kimg=0.032"), progress=False)
     return cond, plain
-
-
-def call(argv, capsys):
-    try:
-        code = main([str(a) for a in argv])
-    except SystemExit as e:  # argparse
-        code = e.code
-    out, err = capsys.readouterr()
-    assert "Traceback" not in out + err
-    return code, out, err
 
 
 def one_error(err):
