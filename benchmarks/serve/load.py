@@ -137,7 +137,7 @@ def summarize(result: dict, seconds: float) -> dict:
 def _train(folder: Path, kimg: float) -> Path:
     run = folder / "run"
     subprocess.run([sys.executable, "-m", "gankit", "train", "--preset", "fashion-dcgan", "--kimg", str(kimg),
-                    "--out", str(run)], check=True, stdout=subprocess.DEVNULL)
+                    "--out", str(run)], check=True, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     return run
 
 
@@ -180,7 +180,7 @@ def main(argv=None) -> int:
             proc.wait(timeout=30)
     summary = summarize(result, wall)
     commit = subprocess.run(["git", "rev-parse", "--short", "HEAD"], capture_output=True, text=True).stdout.strip()
-    record = {"command": "python benchmarks/serve/load.py " + " ".join(argv if argv is not None else sys.argv[1:]),
+    record = {"command": " ".join(["python benchmarks/serve/load.py", *(argv if argv is not None else sys.argv[1:])]),
               "commit": commit, "run": str(args.run) if args.run else f"fashion-dcgan, {args.train_kimg} kimg",
               "clients": args.clients, "seconds": round(wall, 1), "workers": args.workers, "queue": args.queue,
               "threads": args.threads, "cpus": os.cpu_count(), "load_before": load_before,

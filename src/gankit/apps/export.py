@@ -68,7 +68,8 @@ class Port:
     meaning: str
 
     def describe(self) -> str:
-        return f"{self.name} ({', '.join('N' if s == 'batch' else str(s) for s in self.shape)}) {self.dtype}"
+        dims = ['N' if s == 'batch' else str(s) for s in self.shape]
+        return f"{self.name} ({', '.join(dims)}{',' if len(dims) == 1 else ''}) {self.dtype}"
 
     def as_dict(self) -> dict:
         return {"name": self.name, "dtype": self.dtype, "shape": list(self.shape), "meaning": self.meaning}
