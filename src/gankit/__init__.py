@@ -41,3 +41,16 @@ def export_onnx(generator, out, **kwargs):
     checked in onnxruntime against PyTorch; see `gankit.apps.export.export_onnx` for the options."""
     from gankit.apps.export import export_onnx as _export
     return _export(generator, out, **kwargs)
+
+
+def synthesize(generator, out, per_class=None, num=None, seed=0, truncation=1.0, **kwargs):
+    """Write a synthetic dataset of a generator (run folder, generator folder or module) to `out`:
+    a folder (class sub-folders of PNGs for a conditional run) or an .npz file. `per_class` images
+    of each class for a conditional generator, `num` for an unconditional one; returns a dict
+    describing what was written. See `gankit.apps.synthesize.synthesize` for every option."""
+    from gankit.apps.synthesize import synthesize as _synthesize
+    if not hasattr(generator, "sample"):
+        source = str(generator)
+        generator = load_generator(generator, device=kwargs.pop("device", "cpu"))
+        kwargs.setdefault("source", source)
+    return _synthesize(generator, out, per_class=per_class, num=num, seed=seed, truncation=truncation, **kwargs)

@@ -97,3 +97,58 @@ def test_models_sample_restores_eval_mode_and_gives_ordinary_tensors():
     assert not x.is_inference()  # usable as input to modules that record gradients
     _, D = build(ModelConfig(arch="dcgan", z_dim=8, width=8), (1, 28, 28), seed=0)
     D(x).sum().backward()
+
+
+# --- the truncation trick (Generator.sample(..., truncation=psi), models.base.truncate)
+
+
+def test_models_truncate_is_the_truncated_normal_and_keeps_each_value_s_rank():
+    from scipy import stats
+
+    from gankit.models.base import truncate
+    z = latents(4096, 8, 0)
+    for psi in (0.3, 0.7, 0.95):
+        t = stats.norm.ppf((1 + psi) / 2)
+        zt = truncate(z, psi)
+        assert zt.shape == z.shape and zt.dtype == torch.float32
+        assert zt.abs().max() <= t + 1e-6 and zt.abs().max() > 0.99 * t
+        assert abs(zt.std().item() - stats.truncnorm.std(-t, t)) < 0.01
+        assert stats.kstest(zt.flatten().numpy(), stats.truncnorm(-t, t).cdf).pvalue > 0.01
+        # a monotone map of each coordinate: order (and sign) kept, so it is the same sample, tamed
+        assert torch.equal(torch.argsort(zt[:, 0]), torch.argsort(z[:, 0]))
+        assert torch.equal(torch.sign(zt), torch.sign(z))
+    assert truncate(z, 1.0) is z
+    assert torch.equal(truncate(z, 0.0), torch.zeros_like(z))
+    far = truncate(torch.tensor([-50.0, -9.0, 9.0, 50.0]), 0.5)  # tails clamp to t, never NaN/inf
+    assert torch.allclose(far, torch.tensor([-1.0, -1.0, 1.0, 1.0]) * stats.norm.ppf(0.75), atol=1e-4)
+
+
+@pytest.mark.parametrize("arch,shape", [("dcgan", (1, 28, 28)), ("mlp", (2,))])
+def test_models_sample_truncation_psi_1_is_today_and_stays_index_stable(arch, shape):
+    G = _trained_bn_generator(arch, shape)
+    ref = G.sample(100, seed=3)
+    assert torch.equal(G.sample(100, seed=3, truncation=1.0), ref)
+    assert torch.equal(G.sample(100, seed=3, truncation=1), ref)
+    low = G.sample(100, seed=3, truncation=0.5)
+    assert not torch.allclose(low, ref)
+    for start, count in ((0, 1), (63, 2), (70, 30)):
+        assert torch.equal(G.sample(count, seed=3, start=start, truncation=0.5), low[start:start + count])
+    # psi = 0: every latent is the mean, so every sample is the same one
+    zero = G.sample(5, seed=3, truncation=0.0)
+    assert torch.allclose(zero, zero[:1].expand_as(zero), atol=1e-6)
+    # lower psi, less varied samples
+    assert low.std(dim=0).mean() < ref.std(dim=0).mean()
+
+
+@pytest.mark.parametrize("psi", [-0.1, 1.5, float("nan"), float("inf"), "0.5", True, None])
+def test_models_sample_refuses_a_truncation_outside_0_1(psi):
+    G = _trained_bn_generator("mlp", (2,))
+    with pytest.raises(ValueError, match=r"truncation: expected a number in \[0, 1\]"):
+        G.sample(2, truncation=psi)
+
+
+def test_models_sample_truncation_with_labels():
+    G, _ = build(ModelConfig(arch="mlp", z_dim=8, width=8, conditional="concat"), (2,), seed=0, num_classes=3)
+    a = G.sample(6, seed=1, labels=2, truncation=0.6)
+    assert torch.equal(G.sample(2, seed=1, start=4, labels=[2, 2], truncation=0.6), a[4:])
+    assert not torch.allclose(a, G.sample(6, seed=1, labels=2))

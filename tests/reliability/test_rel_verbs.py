@@ -1,5 +1,5 @@
 """The hostile-input matrix for the verbs added since the first pass (issue 10): evaluate, features,
-info, report and toy (test_rel_cli.py covers train, sample, interpolate, score and data).
+info, report, toy and synthesize (test_rel_cli.py covers train, sample, interpolate, score and data).
 
 Each case runs one command in-process on a prepared folder of bad inputs (missing paths, files where
 folders belong, folders that are not runs, damaged metrics.jsonl / config.toml / checkpoints /
@@ -24,7 +24,7 @@ from gankit.cli import VERBS, main
 from gankit.training.loop import train
 
 FIRST_PASS = {"train", "sample", "interpolate", "score", "data"}  # test_rel_cli.py
-MATRIX = {"evaluate", "features", "info", "report", "toy"}
+MATRIX = {"evaluate", "features", "info", "report", "toy", "synthesize"}
 OWN_TESTS = {"export", "serve"}  # their bad inputs: tests/apps/test_apps_export.py, tests/serve/test_serve_cli.py
 ROOT = os.geteuid() == 0  # root writes through chmod 555: the read-only cases cannot fail for it
 
@@ -257,6 +257,50 @@ CASES = [
     ("toy", "--set an image model", ["--set", "model.arch=dcgan", "--out", "{base}/out/t"], 1, "use arch 'mlp'", ()),
     ("toy", "--set a huge batch", ["--set", "train.batch_size=100000000", "--out", "{base}/out/t"], 1,
      "under one batch", ()),
+    # ---- synthesize (conditional-only refusals: tests/cli/test_cli_conditional_use.py)
+    ("synthesize", "missing path", ["{base}/missing", "--num", "2", "--out", "{base}/out/s"], 1, "no such run", ()),
+    ("synthesize", "file for a folder", ["{base}/notes.txt", "--num", "2", "--out", "{base}/out/s"], 1,
+     "got a file", ()),
+    ("synthesize", "non-run folder", ["{base}/junk", "--num", "2", "--out", "{base}/out/s"], 1, "not a gankit run", ()),
+    ("synthesize", "damaged generator config.json", ["{base}/bad/gen_config", "--num", "2", "--out", "{base}/out/s"],
+     1, "config.json is unreadable", ()),
+    ("synthesize", "no --out", ["{base}/run", "--num", "2"], 2, "--out", ()),
+    ("synthesize", "no count", ["{base}/run", "--out", "{base}/out/s"], 1, "--num: an unconditional generator", ()),
+    ("synthesize", "--per-class unconditional", ["{base}/run", "--per-class", "2", "--out", "{base}/out/s"], 1,
+     "--per-class: this generator is unconditional", ()),
+    ("synthesize", "--num 0", ["{base}/run", "--num", "0", "--out", "{base}/out/s"], 2, "--num", ()),
+    ("synthesize", "--num nan", ["{base}/run", "--num", "nan", "--out", "{base}/out/s"], 2, "--num", ()),
+    ("synthesize", "--num huge in an .npz", ["{base}/run", "--num", "100000000000", "--out", "{base}/out/s.npz"], 1,
+     "--num: 100,000,000,000 images make an .npz", ()),
+    ("synthesize", "--num huge in a folder", ["{base}/run", "--num", "100000000000", "--out", "{base}/out/s"], 1,
+     "GiB free there", ()),
+    ("synthesize", "--batch-size 0", ["{base}/run", "--num", "2", "--batch-size", "0", "--out", "{base}/out/s"], 2,
+     "--batch-size", ()),
+    ("synthesize", "--batch-size huge", ["{base}/run", "--num", "1" + "0" * 11, "--batch-size", "1" + "0" * 12, "--out",
+                                         "{base}/out/s"], 1, "--batch-size", ()),
+    ("synthesize", "--truncation 2", ["{base}/run", "--num", "2", "--truncation", "2", "--out", "{base}/out/s"], 2,
+     "--truncation", ()),
+    ("synthesize", "--truncation nan", ["{base}/run", "--num", "2", "--truncation", "nan", "--out", "{base}/out/s"],
+     2, "--truncation", ()),
+    ("synthesize", "--seed 2**32", ["{base}/run", "--num", "2", "--seed", "4294967296", "--out", "{base}/out/s"], 2,
+     "--seed", ()),
+    ("synthesize", "--out of an unknown ending", ["{base}/run", "--num", "2", "--out", "{base}/out/s.jpg"], 1,
+     "unknown ending '.jpg'", ()),
+    ("synthesize", "--out an existing file", ["{base}/run", "--num", "2", "--out", "{base}/notes.txt"], 1,
+     "unknown ending '.txt'", ()),
+    ("synthesize", "--out a non-empty folder", ["{base}/run", "--num", "2", "--out", "{base}/junk"], 1,
+     "is not empty", ()),
+    ("synthesize", "--overwrite of files gankit did not write", ["{base}/run", "--num", "2", "--out", "{base}/junk",
+                                                                 "--overwrite"], 1, "gankit did not write it", ()),
+    ("synthesize", "--out under a file", ["{base}/run", "--num", "2", "--out", "{base}/notes.txt/s"], 1,
+     "notes.txt/s", ()),
+    ("synthesize", "--out .npz under a file", ["{base}/run", "--num", "2", "--out", "{base}/notes.txt/s.npz"], 1,
+     "is a file, not a folder", ()),
+    pytest.param("synthesize", "--out in a read-only folder", ["{base}/run", "--num", "2", "--out",
+                                                                "{base}/readonly/s"], 1, "readonly", (),
+                 marks=pytest.mark.skipif(ROOT, reason="root writes into read-only folders")),
+    ("synthesize", "toy data to a folder", ["{base}/ring", "--num", "2", "--out", "{base}/out/s"], 1,
+     "toy samples are points", ()),
 ]
 
 

@@ -4,7 +4,8 @@ The page holds a summary, the alarms raised by the training diagnostics with
 their suggestions, the loss curves, D(x) and D(G(z)) against the 0.5
 equilibrium, every other numeric curve in metrics.jsonl (FID, KID, augment p,
 throughput, ...), the fixed-seed sample grids over training and the resolved
-config. Pictures are PNGs embedded as base64 data URIs, so the file can be
+config. A class-conditional run's grids have one row per class: the newest is shown again with
+the class names beside its rows. Pictures are PNGs embedded as base64 data URIs, so the file can be
 mailed or archived on its own and opens without a network.
 """
 
@@ -150,6 +151,80 @@ def sample_grids(run_dir: Path, max_grids: int = 12) -> list[tuple[Path, str]]:
     return [(p, caption) for _, p, caption in found]
 
 
+def _run_config(cfg_text: str):
+    """The run's Config from its config.toml text, or None when it does not parse or validate."""
+    from gankit import config as config_mod
+    from gankit.config import tomllib
+    try:
+        return config_mod.from_dict(tomllib.loads(cfg_text))
+    except (tomllib.TOMLDecodeError, config_mod.ConfigError, ValueError, TypeError, AttributeError, RecursionError):
+        return None
+
+
+def class_names(run_dir: Path) -> list[str]:
+    """A conditional run's class names: from generator/config.json, else from the newest checkpoint's
+    state ([] when neither has them)."""
+    import json
+    try:
+        classes = json.loads((run_dir / "generator" / "config.json").read_text()).get("classes")
+    except (OSError, ValueError, AttributeError):
+        classes = None
+    if not classes:
+        try:
+            from gankit.io.checkpoint import find_latest, load_torch_file
+            classes = load_torch_file(find_latest(run_dir)[0] / "state.pt").get("classes")
+        except Exception:  # no checkpoint, or a damaged one: the rows are then numbered, not named
+            classes = None
+    return [str(c) for c in classes] if isinstance(classes, list) else []
+
+
+def class_rows(run_dir: Path, cfg_text: str, grid: Path) -> list[tuple[str, float]] | None:
+    """The rows of a conditional run's training grid `grid` as (label, centre as a fraction of the
+    grid's height), or None when the run is not conditional on images or the grid is not laid out
+    as training lays per-class grids (one row per class, rows of tiles with 2 px gaps, enlarged
+    by io.images.grid_scale). Labels are class names, or "class r" when the run does not say them."""
+    from PIL import Image
+
+    from gankit.data import sample_shape
+    from gankit.io.images import grid_scale
+    cfg = _run_config(cfg_text)
+    if cfg is None or cfg.model.conditional == "none":
+        return None
+    try:
+        shape = sample_shape(cfg.data)
+        with Image.open(grid) as img:
+            height = img.height
+    except (OSError, ValueError):
+        return None
+    if len(shape) != 3:
+        return None
+    h, s = shape[1], grid_scale(shape[2])
+    rows, rest = divmod(height - 2 * s, (h + 2) * s)
+    if rest or rows < 1:
+        return None
+    names = class_names(run_dir)
+    return [(names[r] if r < len(names) else f"class {r}", (2 * s + r * (h + 2) * s + h * s / 2) / height)
+            for r in range(rows)]
+
+
+def _class_grid(run_dir: Path, cfg_text: str, grids: list[tuple[Path, str]]) -> str:
+    """The per-class section: the newest grid with each row's class name beside it ("" if none)."""
+    if not grids:
+        return ""
+    path, caption = grids[-1]
+    rows = class_rows(run_dir, cfg_text, path)
+    if not rows:
+        return ""
+    b64 = base64.b64encode(path.read_bytes()).decode("ascii")
+    labels = "".join(f'<span class="rowlabel" style="top:{100 * top:.3f}%">{html.escape(name)}</span>'
+                     for name, top in rows)
+    return ("<h2>Samples by class</h2><p class=\"note\">A class-conditional run: each row of a grid is one "
+            "class, the same fixed-seed latents in every row, so a column shows one latent across classes. "
+            f"The newest grid ({html.escape(caption)}), its rows named:</p>"
+            f'<figure class="classgrid"><div class="rowlabels">{labels}</div>'
+            f"{_img(b64, 'per-class grid: ' + caption, 'classgrid')}</figure>")
+
+
 def _table(rows: list[tuple[str, str]]) -> str:
     return "<table class=\"kv\">" + "".join(
         f"<tr><th>{html.escape(k)}</th><td>{html.escape(v)}</td></tr>" for k, v in rows) + "</table>"
@@ -233,6 +308,10 @@ img.plot { max-width: 100%; display: block; margin: .4em 0; }
 .grids { display: flex; flex-wrap: wrap; gap: 1em; }
 figure { margin: 0; } figcaption { font-size: .85em; color: #555; text-align: center; }
 img.grid { image-rendering: pixelated; max-width: 340px; border: 1px solid #ddd; }
+figure.classgrid { display: flex; align-items: stretch; }
+.rowlabels { position: relative; min-width: 8em; margin-right: .4em; }
+.rowlabel { position: absolute; right: 0; transform: translateY(-50%); font-size: .85em; white-space: nowrap; }
+img.classgrid { image-rendering: pixelated; max-width: 70vw; border: 1px solid #ddd; }
 pre { background: #f7f7f7; border: 1px solid #ddd; padding: .8em; font-size: .85em; overflow-x: auto; }
 """
 
@@ -285,6 +364,7 @@ def render_report(run_dir: str | Path, max_grids: int = 12) -> str:
         parts.append("</div>")
 
     grids = sample_grids(run_dir, max_grids)
+    parts.append(_class_grid(run_dir, cfg_text, [g for g in grids if _GRID_NAME.match(g[0].name)]))
     parts.append("<h2>Samples over training</h2>")
     if grids:
         parts.append("<p class=\"note\">The same fixed-seed noise at every grid (from the EMA generator when it "

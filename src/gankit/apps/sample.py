@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import io
+import re
 from pathlib import Path
 
 import numpy as np
@@ -12,6 +13,7 @@ from gankit.io.files import write_bytes_atomic
 from gankit.io.images import (TOO_LARGE_HINT, check_size, grid_scale, grid_shape, plot_points, prepare_dir, save_grid,
                               save_image, save_png)
 from gankit.models import Generator
+from gankit.models.base import check_truncation
 
 # What --out may end with, and what each writes (the folder is any path without an ending).
 OUTPUTS = (".png", ".npy", ".npz")
@@ -53,13 +55,13 @@ def check_output(G: Generator, num: int, out: str | Path) -> str:
     return kind
 
 
-def resolve_class(G: Generator, name: str) -> int:
+def resolve_class(G: Generator, name: str, flag: str = "--class") -> int:
     """The class index `name` means for a conditional G: a class name (as in G.classes, matched
-    exactly, else ignoring case) or an index in [0, K). ValueError (one line) otherwise, and for
-    an unconditional G."""
+    exactly, else ignoring case) or an index in [0, K). ValueError (one line, starting with `flag`)
+    otherwise, and for an unconditional G."""
     if not G.num_classes:
-        raise ValueError(f"--class: this generator is unconditional (model.conditional = none), it has no "
-                         f"classes to ask for; drop --class")
+        raise ValueError(f"{flag}: this generator is unconditional (model.conditional = none), it has no "
+                         f"classes to ask for; drop {flag}")
     classes = list(getattr(G, "classes", []) or [str(i) for i in range(G.num_classes)])
     if name in classes:
         return classes.index(name)
@@ -69,10 +71,23 @@ def resolve_class(G: Generator, name: str) -> int:
     if name.strip().isdigit() and int(name) < G.num_classes:
         return int(name)
     listing = ", ".join(f"{i} {c}" for i, c in enumerate(classes))
-    raise ValueError(f"--class: unknown class {name!r} (classes: {listing})")
+    raise ValueError(f"{flag}: unknown class {name!r} (classes: {listing})")
 
 
-def write_samples(G: Generator, num: int, seed: int, out: str | Path, label: int | None = None) -> str:
+_UNSAFE = re.compile(r"[^\w .+-]+")
+
+
+def class_file_name(name: str) -> str:
+    """A class name made safe as one file or folder name on every OS: each run of characters other
+    than letters, digits, space and ``_ . + -`` becomes one ``_`` ("T-shirt/top" -> "T-shirt_top",
+    "Ankle boot" stays); leading dots are dropped (folder readers skip hidden files), and leading or
+    trailing spaces and trailing dots (Windows drops them); "" or a name of dots becomes "_"."""
+    safe = _UNSAFE.sub("_", str(name)).lstrip(". ").rstrip(". ")
+    return safe or "_"
+
+
+def write_samples(G: Generator, num: int, seed: int, out: str | Path, label: int | None = None,
+                  truncation: float = 1.0) -> str:
     """Draw samples 0..num-1 of `seed` and write them to `out`; returns a one-line description.
 
     out ending .png   one grid (images, enlarged 2x up to 32 px) or scatter plot (toy points)
@@ -82,13 +97,17 @@ def write_samples(G: Generator, num: int, seed: int, out: str | Path, label: int
     Any other ending is refused, as is a grid larger than Pillow opens or an output that cannot be
     written: all before a sample is drawn (ValueError / FileError naming the path).
     `label`: a conditional G draws every sample of that class index (None: balanced classes).
+    `truncation`: psi of the truncation trick, in [0, 1] (1: none; see gankit.models.base.truncate).
     """
     out = Path(out)
+    check_truncation(truncation)
     kind = check_output(G, num, out)
-    x = G.sample(num, seed=seed, labels=label)
+    x = G.sample(num, seed=seed, labels=label, truncation=truncation)
     if label is not None:
         classes = getattr(G, "classes", None) or []
         seed = f"{seed}, class {label}" + (f" {classes[label]}" if label < len(classes) else "")
+    if truncation != 1:
+        seed = f"{seed}, truncation {truncation:g}"
     is_image = x.ndim == 4
     arr = to_uint8(x) if is_image else x.float()
     if kind == "png":

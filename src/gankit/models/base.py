@@ -11,7 +11,7 @@ import numpy as np
 import torch
 from torch import Tensor, nn
 
-__all__ = ["ModelError", "Generator", "latents", "init_weights", "LATENT_CHUNK"]
+__all__ = ["ModelError", "Generator", "latents", "init_weights", "LATENT_CHUNK", "truncate", "check_truncation"]
 
 LATENT_CHUNK = 256
 # Generators run on fixed, index-aligned chunks of this many latents when sampling
@@ -64,6 +64,38 @@ def latents(n: int, z_dim: int, seed: int, start: int = 0) -> Tensor:
     offset = start - first * LATENT_CHUNK
     z = parts[0] if len(parts) == 1 else torch.cat(parts)
     return z[offset:offset + n].contiguous()
+
+
+def check_truncation(psi) -> float:
+    """`psi` as a float if it is a truncation in [0, 1]; ValueError (one line) otherwise."""
+    ok = isinstance(psi, (int, float, np.integer, np.floating)) and not isinstance(psi, bool)
+    if not ok or not 0.0 <= float(psi) <= 1.0:
+        raise ValueError(f"truncation: expected a number in [0, 1] (1 = no truncation, smaller = "
+                         f"more typical, less varied samples), got {psi!r}")
+    return float(psi)
+
+
+def truncate(z: Tensor, psi: float) -> Tensor:
+    """The truncation trick in z-space: latents ``z`` ~ N(0, 1) elementwise -> the same-shaped latents
+    of a normal truncated to [-t, t], where t keeps the central fraction `psi` of its mass:
+    ``t = Phi^-1((1 + psi) / 2)`` (psi 0.5: t = 0.67; 0.8: t = 1.28; 0.95: t = 1.96).
+
+    BigGAN (Brock et al. 2019) draws z from this truncated normal by resampling every |z_i| > t.
+    These generators have no mapping network (StyleGAN's psi lerps w towards its mean), so z is
+    truncated, but by a monotone map of each value instead of resampling: the quantile of z_i
+    under N(0, 1) becomes the same quantile under the truncated normal,
+    ``z'_i = Phi^-1((1 - psi) / 2 + psi * Phi(z_i))``. The result has exactly the truncated
+    normal's distribution, yet sample i of seed s stays "the same sample, tamed" across psi, and
+    stays independent of n, batch size and device (elementwise, float64 on the CPU latents).
+    psi = 1 returns `z` itself (bitwise today's samples); psi = 0 gives z = 0, the mean, for all.
+    """
+    psi = check_truncation(psi)
+    if psi == 1.0:
+        return z
+    # Computed on the negative half (odd symmetry) so that no quantile is rounded near 1.
+    a = -z.double().abs()
+    t = torch.special.ndtri((1.0 - psi) / 2 + psi * torch.special.ndtr(a))
+    return (-torch.sign(z.double()) * t).to(z.dtype) if psi > 0 else torch.zeros_like(z)
 
 
 @torch.no_grad()
@@ -147,7 +179,8 @@ class Generator(nn.Module):
         raise NotImplementedError
 
     @torch.inference_mode()
-    def sample(self, n: int, seed: int = 0, start: int = 0, device=None, labels=None) -> Tensor:
+    def sample(self, n: int, seed: int = 0, start: int = 0, device=None, labels=None,
+               truncation: float = 1.0) -> Tensor:
         """Samples ``start .. start+n-1`` of `seed`: ``(n, *out_shape)`` float32 on CPU.
 
         Sample i is bitwise the same whatever n and start: the network always runs
@@ -161,9 +194,12 @@ class Generator(nn.Module):
         A conditional generator (num_classes K > 0) draws sample i of class ``labels[i]``
         (labels: int64 (n,), or one int for all); None gives balanced classes, sample i of
         class (start + i) % K, whatever n and the chunking. An unconditional one refuses labels.
+        `truncation` psi in [0, 1]: the truncation trick (see `truncate`); 1 (the default) draws the
+        untruncated samples, smaller values more typical, less varied ones; 0 the mean latent.
         """
         if n < 0 or start < 0:
             raise ValueError(f"sample: need n >= 0 and start >= 0, got n={n}, start={start}")
+        psi = check_truncation(truncation)
         classes = self._sample_labels(n, start, labels)
         device = _module_device(self) if device is None else torch.device(device)
         with torch.inference_mode(False):
@@ -174,7 +210,7 @@ class Generator(nn.Module):
             for chunk in range(start // SAMPLE_CHUNK, (start + n + SAMPLE_CHUNK - 1) // SAMPLE_CHUNK):
                 lo = chunk * SAMPLE_CHUNK
                 a, b = max(start, lo), min(start + n, lo + SAMPLE_CHUNK)
-                z = latents(SAMPLE_CHUNK, self.z_dim, seed, lo).to(device)
+                z = truncate(latents(SAMPLE_CHUNK, self.z_dim, seed, lo), psi).to(device)
                 if classes is None:
                     x = self(z)
                 else:  # rows outside [a, b) are cut out below; in eval mode rows do not mix
