@@ -106,7 +106,7 @@ def test_sample_of_a_class_by_name_or_index(client_of, served, decode_png):
     ({"n": 0}, 422, "n: "), ({"n": "abc"}, 422, "n: "), ({"n": 65}, 413, "n: at most 64"),
     ({"n": 10**30}, 413, "n: at most 64"),
     ({"seed": -1}, 422, "seed: "), ({"seed": 2**32}, 422, "seed: "), ({"seed": "1e3"}, 422, "seed: "),
-    ({"truncation": 0}, 422, "truncation: "), ({"truncation": -1}, 422, "truncation: "),
+    ({"truncation": -0.1}, 422, "truncation: "), ({"truncation": 1.01}, 422, "truncation: "),
     ({"truncation": "nan"}, 422, "truncation: "), ({"truncation": "inf"}, 422, "truncation: "),
     ({"truncation": "x"}, 422, "truncation: "),
     ({"format": "jpg"}, 422, "format: "), ({"num": 3}, 422, "num: unknown parameter"),
@@ -122,14 +122,18 @@ def test_a_parameter_given_twice_is_refused(client_of, served):
     assert r.status_code == 422 and _detail(r) == "n: given more than once"
 
 
-def test_truncation_is_refused_until_the_generator_takes_one(client_of, served):
-    c = client_of(served["plain"])
-    r = c.get("/api/sample", params={"truncation": 0.5})
-    if served["plain"].truncation:
-        assert r.status_code == 200
-    else:
-        assert r.status_code == 422 and "do not take a truncation" in _detail(r)
-    assert c.get("/api/sample", params={"truncation": 1}).status_code == 200
+def test_truncation_is_the_generators_own(client_of, served, decode_png):
+    s = served["cond"]
+    assert s.truncation  # G.sample(..., truncation=psi)
+    c = client_of(s)
+    got = c.get("/api/sample", params={"seed": 4, "n": 3, "class": "1", "truncation": 0.5, "format": "json"}).json()
+    want = to_uint8(s.G.sample(3, seed=4, labels=1, truncation=0.5))[:, 0].numpy()
+    assert np.array_equal(np.stack([decode_png(base64.b64decode(x)) for x in got["images"]]), want)
+    plain = c.get("/api/sample", params={"seed": 4, "n": 3, "class": "1", "format": "json"}).json()
+    assert plain["images"] != got["images"] and got["truncation"] == 0.5
+    assert c.get("/api/sample", params={"truncation": 0}).status_code == 200  # psi 0: the mean latent
+    r = c.get("/api/sample", params={"truncation": 1.5})
+    assert r.status_code == 422 and _detail(r).startswith("truncation: Input should be less than or equal to 1")
 
 
 def test_max_n_is_configurable(client_of, served):

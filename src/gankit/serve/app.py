@@ -176,7 +176,8 @@ def create_app(run: str | Path | Served, limits: Limits | None = None, device: s
                      n: int = Query(16, ge=1, description=f"number of samples, at most {limits.max_n} (413 above)"),
                      class_: str | None = Query(None, alias="class",
                                                 description="conditional runs: a class name or index"),
-                     truncation: float = Query(1.0, gt=0, description="truncation psi; 1 = none"),
+                     truncation: float = Query(1.0, ge=0, le=1, description="the truncation trick's psi in "
+                                               "[0, 1]: 1 = none, smaller = more typical, less varied samples"),
                      format: Literal["png", "json"] = Query("png", description="png: one grid; json: base64 PNGs")):
         _only(request, ("seed", "n", "class", "truncation", "format"))
         if served.kind == "translator":
