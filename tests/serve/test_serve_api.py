@@ -143,6 +143,19 @@ def test_max_n_is_configurable(client_of, served):
     assert r.status_code == 413 and _detail(r) == "n: at most 2 samples per request, got 3"
 
 
+def test_a_toy_run_serves_points(client_of, decode_png):
+    from gankit.config import ModelConfig
+    from gankit.models import build
+    G, _ = build(ModelConfig(arch="mlp", z_dim=2, width=8, depth=1), (2,), seed=0)
+    c = client_of(Served(G))
+    points = c.get("/api/sample", params={"n": 5, "seed": 1, "format": "json"}).json()["points"]
+    assert np.allclose(np.array(points), G.sample(5, seed=1).numpy())
+    assert decode_png(c.get("/api/sample", params={"n": 50}).content).shape == (256, 256, 3)  # a scatter plot
+    r = c.get("/api/interpolate")
+    assert r.status_code == 409 and _detail(r) == "interpolate: this run makes toy points, not images"
+    assert c.get("/api/model").json()["interpolate"]["available"] is False
+
+
 # -- interpolate ----------------------------------------------------------------------------------
 
 def test_interpolation_frames_gif_and_strips(client_of, served, decode_png):

@@ -78,6 +78,12 @@ def test_the_page_explores_a_conditional_run(browser, served, live_server, tmp_p
               "a new image arrives when another class is picked")
         assert s.classes[2] in browser.find_element(By.ID, "sample-status").text
 
+        loaded = _img(browser, "samples")[1]["loaded"]
+        psi = browser.find_element(By.ID, "truncation")
+        psi.send_keys(Keys.HOME)  # psi 0: every sample is the mean latent's
+        _wait(browser, lambda d: _img(d, "samples")[1].get("loaded") != loaded and _img(d, "samples")[2] > 0
+              and browser.find_element(By.ID, "truncation-value").text == "0.00", "truncated samples arrive")
+
         # The walk: frames of the two seeds, shown as the slider moves.
         slider = browser.find_element(By.ID, "walk")
         _wait(browser, lambda d: slider.get_attribute("max") == "15" and _img(d, "walk-frame")[1].get("frame") == "0",
