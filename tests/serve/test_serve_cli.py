@@ -68,13 +68,14 @@ def test_bad_options_are_refused_by_argparse(runs, capsys, argv, needle):
 
 
 def test_a_real_process_serves_until_interrupted(runs):
+    """A run's generator/ folder alone: served, with a note that score needs the checkpoints."""
     import httpx
     env = {**os.environ, "OMP_NUM_THREADS": "1"}
-    proc = subprocess.Popen([sys.executable, "-m", "gankit", "serve", str(runs["plain"]), "--port", "0"],
+    proc = subprocess.Popen([sys.executable, "-m", "gankit", "serve", str(runs["plain"] / "generator"), "--port", "0"],
                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env)
     try:
         line = proc.stdout.readline()
-        assert line.startswith(f"serving {runs['plain']} on http://127.0.0.1:"), line + proc.stderr.read()
+        assert line.startswith(f"serving {runs['plain'] / 'generator'} on http://127.0.0.1:"), line + proc.stderr.read()
         base = line.split(" on ")[1].split("/ ")[0]
         assert httpx.get(f"{base}/api/health", timeout=30).json()["status"] == "ok"
         r = httpx.get(f"{base}/api/sample", params={"n": 4}, timeout=30)
@@ -83,6 +84,7 @@ def test_a_real_process_serves_until_interrupted(runs):
         assert proc.wait(timeout=30) == 0
         err = proc.stderr.read()
         assert "Traceback" not in err and err.strip().splitlines()[-1] == "gankit: stopped serving", err
+        assert err.startswith("note: /api/score is off: no discriminator to ask: "), err
     finally:
         if proc.poll() is None:
             proc.kill()

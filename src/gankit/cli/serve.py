@@ -122,6 +122,8 @@ def run(args) -> int:
     app = create_app(args.model, limits, device=args.device)  # a bad run fails before a port is taken
     sock = _listen(args.host, args.port)
     host = f"[{args.host}]" if ":" in args.host else args.host
+    if app.state.served.score_problem:
+        print(f"note: /api/score is off: {app.state.served.score_problem}", file=sys.stderr)
     if args.host not in LOOPBACK:
         print(f"gankit: warning: listening on {args.host}: anyone who can reach this machine can use the service "
               f"(there is no authentication)", file=sys.stderr)
