@@ -108,6 +108,7 @@ def test_the_page_explores_a_conditional_run(browser, served, live_server, tmp_p
         row = browser.find_element(By.CSS_SELECTOR, "#score-result tbody tr").text
         assert row.startswith("shirt.png 0.") and "resized from 40x40" in row
         assert "not image-to-image" in browser.find_element(By.ID, "translate-note").text
+        assert not browser.find_element(By.ID, "translate-output").is_displayed()
 
         errors = [e for e in browser.get_log("browser") if e["level"] == "SEVERE"]
         assert errors == []  # no script error, no request the content security policy blocked

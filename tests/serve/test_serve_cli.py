@@ -102,3 +102,30 @@ def test_an_upload_that_does_not_arrive_in_time_is_408(served, live_server):
             answer = s.recv(4096).decode("latin-1")
     assert answer.startswith("HTTP/1.1 408"), answer
     assert "did not arrive within 0.5 s" in answer and time.monotonic() - start < 25
+
+
+def test_uploads_being_received_are_bounded_too(served, live_server, png_bytes):
+    """An upload is read before it reaches the work queue: at most workers + queue at once, then 503."""
+    import httpx
+
+    from gankit.serve import Limits, create_app
+    with live_server(create_app(served["plain"], Limits(workers=1, queue=0, timeout_s=20))) as base:
+        port = int(base.rsplit(":", 1)[1])
+        with socket.create_connection(("127.0.0.1", port), timeout=30) as stalled:
+            stalled.sendall(b"POST /api/score HTTP/1.1\r\nHost: x\r\nContent-Type: multipart/form-data; "
+                            b"boundary=b\r\nContent-Length: 100000\r\n\r\n--b\r\n")
+            deadline = time.monotonic() + 20
+            while True:  # until the stalled upload holds the one place
+                r = httpx.post(f"{base}/api/score", files=[("images", ("x.png", png_bytes(), "image/png"))],
+                               timeout=30)
+                if r.status_code == 503 or time.monotonic() > deadline:
+                    break
+                time.sleep(0.05)
+            assert r.status_code == 503 and "upload place" in r.json()["detail"] and r.headers["retry-after"]
+        deadline = time.monotonic() + 20
+        while True:  # the stalled connection closed: its place is free again
+            r = httpx.post(f"{base}/api/score", files=[("images", ("x.png", png_bytes(), "image/png"))], timeout=30)
+            if r.status_code == 200 or time.monotonic() > deadline:
+                break
+            time.sleep(0.05)
+        assert r.status_code == 200

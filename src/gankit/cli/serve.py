@@ -46,7 +46,8 @@ limits (each refusal is JSON {"detail": "<param>: ..."}):
        --max-images, an image over --max-pixels by its header (decompression bombs are refused undecoded)
   415  an upload that is not PNG, JPEG, BMP or WebP (told by content, not name); 422 any other bad,
        unknown or repeated parameter, naming it; 409 what the run cannot do (translate on a GAN)
-  503  + Retry-After: --workers busy and --queue requests already waiting; 504 past --timeout
+  503  + Retry-After: --workers busy and --queue requests already waiting (or that many uploads
+       still arriving); 504 past --timeout
        seconds of work; 408 an upload not received within --timeout seconds
   Uploads stay in memory; no path or file name from a request ever touches the disk.
 

@@ -222,12 +222,21 @@ def create_app(run: str | Path | Served, limits: Limits | None = None, device: s
                                                  f"{limits.max_upload_bytes:,} bytes in all, "
                                                  f"{limits.max_pixels:,} pixels each"}}}}}}}
 
+    receiving = [0]  # uploads being read now (event-loop state: no lock needed)
+
     async def images_of(request: Request, shape: tuple) -> list:
+        # Uploads are read in the event loop, before they reach the work queue: as many at once as
+        # the queue has places, so the memory they take is bounded too (places x max_upload_bytes).
+        if receiving[0] >= queue.capacity:
+            raise QueueFull(queue.retry_after(), "every upload place taken")
+        receiving[0] += 1
         try:
             parts = await asyncio.wait_for(read_parts(request, limits.max_upload_bytes, limits.max_images + 1),
                                            limits.timeout_s)
         except asyncio.TimeoutError:
             raise UploadError(408, f"body: the upload did not arrive within {limits.timeout_s:g} s") from None
+        finally:
+            receiving[0] -= 1
         chosen = files(parts, "images", limits.max_images)
         c, h, _ = shape
 

@@ -19,8 +19,8 @@ from typing import Any, Callable
 class QueueFull(Exception):
     """Every worker is busy and every waiting place taken; `retry_after` in whole seconds."""
 
-    def __init__(self, retry_after: int):
-        super().__init__(f"the service is busy (every worker and queue place taken); retry in {retry_after} s")
+    def __init__(self, retry_after: int, what: str = "every worker and queue place taken"):
+        super().__init__(f"the service is busy ({what}); retry in {retry_after} s")
         self.retry_after = retry_after
 
 
