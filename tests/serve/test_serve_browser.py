@@ -50,6 +50,7 @@ def _img(driver, element_id):
         "return [i.src, Object.assign({}, i.dataset), i.complete ? i.naturalWidth : 0];", element_id)
 
 
+@pytest.mark.slow  # chromium starts, and waits for real responses: ~10 s here
 def test_the_page_explores_a_conditional_run(browser, served, live_server, tmp_path, png_bytes):
     from selenium.webdriver.common.by import By
     from selenium.webdriver.common.keys import Keys

@@ -67,6 +67,7 @@ def test_bad_options_are_refused_by_argparse(runs, capsys, argv, needle):
     assert e.value.code == 2 and needle in capsys.readouterr().err
 
 
+@pytest.mark.slow  # a fresh interpreter imports torch and FastAPI: ~6 s here
 def test_a_real_process_serves_until_interrupted(runs):
     """A run's generator/ folder alone: served, with a note that score needs the checkpoints."""
     import httpx
