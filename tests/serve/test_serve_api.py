@@ -136,6 +136,18 @@ def test_truncation_is_the_generators_own(client_of, served, decode_png):
     assert r.status_code == 422 and _detail(r).startswith("truncation: Input should be less than or equal to 1")
 
 
+def test_truncation_is_refused_for_a_generator_that_takes_none(client_of, served):
+    s = Served(served["plain"].G, cfg=served["plain"].cfg)
+    own = s.G.sample
+    s.G.sample = lambda n, seed=0, labels=None: own(n, seed=seed, labels=labels)  # an older generator's API
+    c = client_of(s)
+    assert c.get("/api/model").json()["truncation"] is False
+    r = c.get("/api/sample", params={"truncation": 0.5})
+    assert r.status_code == 422 and _detail(r) == "truncation: this generator does not take a truncation; use 1 " \
+                                                  "(no truncation)"
+    assert c.get("/api/sample", params={"truncation": 1}).status_code == 200
+
+
 def test_max_n_is_configurable(client_of, served):
     c = client_of(served["plain"], max_n=2)
     assert c.get("/api/sample", params={"n": 2}).status_code == 200

@@ -151,13 +151,16 @@ def create_app(run: str | Path | Served, limits: Limits | None = None, device: s
         if not math.isfinite(psi):
             raise ParamError(422, f"truncation: expected a finite number, got {psi!r}")
         if psi != 1.0 and not served.truncation:
-            raise ParamError(422, "truncation: this gankit's generators do not take a truncation yet; use 1 "
-                                  "(no truncation)")
+            raise ParamError(422, "truncation: this generator does not take a truncation; use 1 (no truncation)")
 
     async def work(fn, *args):
+        return await queue.run(fn, *args)
+
+    async def drawn(fn, *args):
+        """Work that passes the request's values to G.sample, which may still refuse one (ValueError)."""
         try:
             return await queue.run(fn, *args)
-        except ValueError as e:  # G.sample refusing a value it was passed (truncation range, labels)
+        except ValueError as e:
             raise ParamError(422, str(e).replace("sample: ", "", 1)) from None
 
     @app.get("/api/health", summary="Whether the service is up, and how busy")
@@ -187,8 +190,8 @@ def create_app(run: str | Path | Served, limits: Limits | None = None, device: s
         check_truncation(truncation)
         label = label_of(class_)
         if format == "json":
-            return await work(served.sample_json, n, seed, label, truncation)
-        return Response(await work(served.sample_png, n, seed, label, truncation), media_type="image/png")
+            return await drawn(served.sample_json, n, seed, label, truncation)
+        return Response(await drawn(served.sample_png, n, seed, label, truncation), media_type="image/png")
 
     @app.get("/api/interpolate", summary="Walk between the latents of seeds: a looping GIF, PNG strips or frames",
              responses={200: {"content": {"image/gif": {}, "image/png": {}, "application/json": {}}}})
