@@ -141,6 +141,15 @@ def _train(folder: Path, kimg: float) -> Path:
     return run
 
 
+def _cpu_seconds(pid: int) -> float | None:
+    """User + system CPU seconds a process has used so far (Linux /proc; None elsewhere)."""
+    try:
+        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+        return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+    except (OSError, ValueError, IndexError):
+        return None
+
+
 def _serve(run: Path, args) -> tuple[subprocess.Popen, str]:
     cmd = [sys.executable, "-m", "gankit", "serve", str(run), "--port", "0", "--workers", str(args.workers),
            "--queue", str(args.queue), "--threads", str(args.threads)]
@@ -171,10 +180,14 @@ def main(argv=None) -> int:
         proc, base = _serve(run, args)
         try:
             load_before = os.getloadavg()
+            server_cpu, client_cpu = _cpu_seconds(proc.pid), time.process_time()
             started = time.perf_counter()
             result = asyncio.run(hammer(base, args.clients, args.seconds, args.max_wait))
             wall = time.perf_counter() - started
             load_after = os.getloadavg()
+            after = _cpu_seconds(proc.pid)
+            server_cpu = None if server_cpu is None or after is None else after - server_cpu
+            client_cpu = time.process_time() - client_cpu
         finally:
             proc.terminate()
             proc.wait(timeout=30)
@@ -184,7 +197,8 @@ def main(argv=None) -> int:
               "commit": commit, "run": str(args.run) if args.run else f"fashion-dcgan, {args.train_kimg} kimg",
               "clients": args.clients, "seconds": round(wall, 1), "workers": args.workers, "queue": args.queue,
               "threads": args.threads, "cpus": os.cpu_count(), "load_before": load_before,
-              "load_after": load_after, "status": result["status"], "requests": result["requests"],
+              "load_after": load_after, "server_cpu_s": server_cpu, "client_cpu_s": round(client_cpu, 1),
+              "status": result["status"], "requests": result["requests"],
               "failures": result["failures"], **summary}
     args.out.parent.mkdir(parents=True, exist_ok=True)
     args.out.with_suffix(".json").write_text(json.dumps(record, indent=2) + "\n")
@@ -195,6 +209,10 @@ def main(argv=None) -> int:
         print("FAILED: " + "; ".join(problems), file=sys.stderr)
         return 1
     return 0
+
+
+def _cpu(seconds, wall) -> str:
+    return "unknown" if seconds is None else f"{seconds:.1f} s ({seconds / wall:.2f} of one core)"
 
 
 def _ms(v) -> str:
@@ -211,7 +229,8 @@ def markdown(r: dict) -> str:
         "",
         f"Load average (1, 5, 15 min) before: {', '.join(f'{x:.2f}' for x in r['load_before'])}; after: "
         f"{', '.join(f'{x:.2f}' for x in r['load_after'])}. On a loaded machine these latencies include waiting "
-        f"for the CPU: rerun the command on a quiet one to compare.",
+        f"for the CPU: rerun the command on a quiet one to compare. CPU time used during the test: the service "
+        f"{_cpu(r.get('server_cpu_s'), r['seconds'])}, the clients {_cpu(r.get('client_cpu_s'), r['seconds'])}.",
         "",
         f"Answers: {', '.join(f'{n:,} × {code}' for code, n in r['status'].items())} "
         f"({r['requests']:,} requests; {r['ok_per_s']:.1f} answered 200 per second).",
