@@ -240,9 +240,9 @@ def markdown(r: dict) -> str:
     ]
     for name, row in r["rows"].items():
         lines.append(f"| {name} | {row['ok']:,} | {_ms(row['p50_ms'])} | {_ms(row['p99_ms'])} |")
-    lines += ["", "A 503 is the bounded queue refusing work it has no place for (with Retry-After); the "
-              "latency of the requests it admits stays bounded by the queue's depth instead of growing "
-              "with the number of clients."]
+    lines += ["", "A 503 is the bounded queue refusing work it has no place for, with Retry-After; the client "
+              "then waits that long (at most 1 s here) before its next request, as the web page does. The "
+              "503's own latency is the time to be answered at all on the shared CPUs."]
     if r["failures"]:
         lines += ["", "Failures (first 20):", ""] + [f"- {f}" for f in r["failures"]]
     return "\n".join(lines) + "\n"
