@@ -8,6 +8,7 @@ The Python API mirrors the command line::
     G = gankit.load_generator(run_dir)
     images = G.sample(16, seed=0)          # (16, 1, 28, 28) float in [-1, 1]
     result = gankit.evaluate(run_dir)      # FID, KID, precision/recall, ... with real-vs-real floors
+    gankit.export_onnx(run_dir, "g.onnx")  # an ONNX file checked against PyTorch in onnxruntime
 """
 
 __version__ = "0.1.0"
@@ -33,6 +34,13 @@ def evaluate(generator, metrics=None, num=None, **kwargs):
     """
     from gankit.evaluation.evaluator import evaluate as _evaluate
     return _evaluate(generator, metrics=metrics, num=num, **kwargs)
+
+
+def export_onnx(generator, out, **kwargs):
+    """Export a generator (run folder, generator folder, checkpoint or module) to an ONNX file `out`,
+    checked in onnxruntime against PyTorch; see `gankit.apps.export.export_onnx` for the options."""
+    from gankit.apps.export import export_onnx as _export
+    return _export(generator, out, **kwargs)
 
 
 def synthesize(generator, out, per_class=None, num=None, seed=0, truncation=1.0, **kwargs):

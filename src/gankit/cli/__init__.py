@@ -13,10 +13,12 @@ import sys
 from gankit import __version__
 from gankit.cli import data, evaluate, features, info, interpolate, report, sample, score, toy, train
 from gankit.cli import synthesize
+from gankit.cli import export, serve
 
 VERBS = {"train": train, "sample": sample, "interpolate": interpolate, "score": score, "evaluate": evaluate,
          "features": features, "info": info, "data": data, "toy": toy, "report": report}
 VERBS["synthesize"] = synthesize
+VERBS.update({"export": export, "serve": serve})
 
 
 def build_parser() -> argparse.ArgumentParser:
