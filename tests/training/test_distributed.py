@@ -55,7 +55,8 @@ def _free_port() -> int:
         return s.getsockname()[1]
 
 
-def _launch(args: list[str], n: int = 2, env: dict | None = None) -> list[subprocess.Popen]:
+def _launch(args: list[str], n: int = 2, env: dict | None = None,
+            program: tuple[str, ...] = ("-m", "gankit")) -> list[subprocess.Popen]:
     """`gankit train ARGS` as n ranks of one gloo world, as torchrun would start them."""
     port = _free_port()
     procs = []
@@ -63,7 +64,7 @@ def _launch(args: list[str], n: int = 2, env: dict | None = None) -> list[subpro
         e = {**os.environ, "MASTER_ADDR": "127.0.0.1", "MASTER_PORT": str(port), "RANK": str(r),
              "LOCAL_RANK": str(r), "WORLD_SIZE": str(n), "LOCAL_WORLD_SIZE": str(n), "OMP_NUM_THREADS": "1",
              **(env or {})}
-        procs.append(subprocess.Popen([sys.executable, "-m", "gankit", "train", "--no-progress", *args], env=e,
+        procs.append(subprocess.Popen([sys.executable, *program, "train", "--no-progress", *args], env=e,
                                       stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True))
     return procs
 
@@ -204,8 +205,12 @@ def test_resume_from_one_process_under_two(tmp_path, reference):
     out = tmp_path / "run"
     shutil.copytree(reference, out)
     _back_to_step_4(out)
-    _run_world(["--resume", str(out), "--kimg", _kimg(8)])
+    # Train-time evaluation (every 2 steps) runs on rank 0 while rank 1 waits; it draws from
+    # its own seeds, so training is unchanged by it.
+    _run_world(["--resume", str(out), "--kimg", _kimg(8), "--eval-every", _kimg(2)])
     _assert_same(reference, out, 8)
+    evals = [json.loads(line) for line in (out / "metrics.jsonl").read_text().splitlines() if '"eval"' in line]
+    assert [r["step"] for r in evals] == [6, 8]  # once each: rank 0 alone evaluates
 
 
 @pytest.mark.slow
@@ -269,6 +274,36 @@ def test_a_signal_to_one_rank_stops_both_at_the_same_step(tmp_path):
     assert complete_checkpoints(out)[-1].name == f"step_{step:09d}"
     _train_one(out, step + 2, resume=True)
     assert _records(out)[-1]["step"] == step + 2
+
+
+# gankit's CLI with rank 1's D loss made NaN at its 6th D step only (as test_training_alarms does
+# in one process): one rank's failure, which both must see and undo at the same step.
+_NAN_ON_RANK_1 = """
+import sys
+from gankit.losses import adversarial
+from gankit.training import distributed, loop
+pair, calls = adversarial.LOSSES["nonsaturating"], {"n": 0}
+def poisoned(real, fake):
+    calls["n"] += 1
+    loss = pair.d_loss(real, fake)
+    return loss * float("nan") if calls["n"] == 6 and distributed.rank() == 1 else loss
+loop.make_loss = lambda name, smoothing=0.0: pair._replace(d_loss=poisoned)
+from gankit.cli import main
+sys.exit(main(sys.argv[1:]))
+"""
+
+
+@pytest.mark.slow
+def test_a_nan_on_one_rank_is_rolled_back_on_both(tmp_path):
+    out = tmp_path / "run"
+    results = _finish(_launch(_world_args(out, 8), program=("-c", _NAN_ON_RANK_1)))
+    for rc, _, err in results:
+        assert rc == 0, err
+    lines = [json.loads(line) for line in (out / "metrics.jsonl").read_text().splitlines()]
+    assert [(r["alarm"]["kind"], r["step"]) for r in lines if "alarm" in r] == [("nonfinite", 6)]
+    assert [r["step"] for r in _records(out)] == list(range(1, 9))  # step 6 trained again after the rollback
+    weights = _latest_weights(out)
+    assert all(torch.isfinite(t).all() for sd in weights.values() for t in sd.values())
 
 
 @pytest.mark.slow
