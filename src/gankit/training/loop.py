@@ -425,6 +425,7 @@ def _train(cfg: Config, run_dir: Path, source: str, old_entries: list[Path], *, 
         if evaluator.enabled and evaluator.last_images != counters.images and stop.signum is None:
             evaluator.run(G_show, counters, log, generator_info())
         log.close()
+        dist.barrier("the wait for rank 0's final files")  # every process ends once the run is complete
         if stop.signum is not None:
             raise TrainingInterrupted(stop.signum, ckpt, f"interrupted by signal {stop.signum}; state saved in {ckpt} "
                                       f"(step {counters.step:,}, {counters.images:,} images); continue with "
