@@ -181,7 +181,7 @@ def write_report(data: dict, out: Path) -> None:
         "gives two single-thread processes about twice the CPU share of one, so part of the two-process gain is a "
         "larger share of a contended machine, not parallel speed-up; and two OpenMP threads of one process stall "
         "whenever either is descheduled, which is why 1 x 2 threads is slowest here.",
-        f"- Each run: `gankit train --minutes {data['minutes_per_run']}` (training seconds, the slowest rank's), "
+        f"- Each run: `gankit train --minutes {data['minutes_per_run']}` (training seconds, rank 0's), "
         "img/s = global "
         "images per second of rank 0's logging windows (median window, first skipped), median over rounds.",
         "- No GPU was available: there are no GPU figures here (see README.md in this folder for what changes "

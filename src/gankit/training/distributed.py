@@ -28,7 +28,7 @@ How a run is split (the rules the loop and the games keep):
   benchmarks/distributed/README.md for what that costs). The loss on each rank is a mean over its
   B/N rows, so the average of the ranks' gradients is the gradient of the global-batch mean.
 - Decisions are identical on every rank or the ranks deadlock: a stop signal on any rank, the
-  training seconds (the slowest rank's), non-finite checks and rollbacks are agreed with small
+  training seconds (rank 0's), non-finite checks and rollbacks are agreed with small
   all-reduces (`agree`, `all_true`); weights stay identical because every rank applies the same
   averaged gradients to the same weights.
 - Only rank 0 writes (samples, metrics.jsonl, TensorBoard, checkpoints, generator/, evaluation)
@@ -206,12 +206,14 @@ def all_true(flag: bool) -> bool:
 
 
 def agree(signum: int | None, seconds: float) -> tuple[int | None, float]:
-    """Once per step: (the stop signal any rank got, the slowest rank's training seconds), the same
-    on every rank, so budgets, time-based checkpoints and stops are decided alike. Host numbers on
-    a CPU (gloo) group even under nccl: this once-per-step exchange never forces a GPU sync."""
+    """Once per step: (the stop signal any rank got, rank 0's training seconds), the same on every
+    rank, so budgets, time-based checkpoints and stops are decided alike. Rank 0's clock, because
+    it includes waiting for slower ranks but not the time the others spend waiting while rank 0
+    evaluates or writes (which is not training time). Host numbers on a CPU (gloo) group even
+    under nccl: this once-per-step exchange never forces a GPU sync."""
     if world_size() == 1:
         return signum, seconds
-    t = torch.tensor([float(signum or 0), seconds], dtype=torch.float64)
+    t = torch.tensor([float(signum or 0), seconds if is_main() else 0.0], dtype=torch.float64)
     with _collective("the per-step agreement"):
         td.all_reduce(t, op=td.ReduceOp.MAX, group=_control)
     got, secs = t.tolist()
