@@ -183,6 +183,9 @@ def test_two_processes_train_like_one_and_resume_under_one(tmp_path, reference):
     assert (out / "generator" / "model.safetensors").is_file()
     state = torch.load(complete_checkpoints(out)[-1] / "state.pt", weights_only=True)
     assert len(state["ranks"]) == 2  # every rank's own random streams, for a resume under 2
+    for stream in ("torch", "reg_rng"):  # rank 1's are its own, not copies of rank 0's
+        assert not torch.equal(state["ranks"][0][stream], state["ranks"][1][stream])
+    assert torch.equal(state["ranks"][0]["torch"], state["rng"]["torch"])  # rank 0's are a single process's
     # The step-4 checkpoint of the two processes, resumed by one, ends where one process does.
     _back_to_step_4(out)
     _train_one(out, 8, resume=True)
