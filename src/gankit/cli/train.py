@@ -34,7 +34,14 @@ shows them all with their resolved values.
 
 A checkpoint is written every half minute of training (train.checkpoint_every_minutes)
 and at the end, so a crash or kill -9 loses at most about that much: continue with
---resume RUN_DIR. Ctrl-C saves and stops; RUN_DIR is locked while training.""")
+--resume RUN_DIR. Ctrl-C saves and stops; RUN_DIR is locked while training.
+
+Many processes (CPU cores with gloo, or one GPU each with nccl):
+  torchrun --nproc-per-node 2 -m gankit train --preset toy-ring --kimg 200
+runs the same config as one process would: train.batch_size is the global batch (it must
+divide by the number of processes), only rank 0 writes, and a checkpoint resumes under any
+number of processes. GANKIT_DIST_TIMEOUT (seconds, default 1800) bounds how long the
+processes wait for one another before stopping with an error.""")
     src = p.add_mutually_exclusive_group()
     src.add_argument("--preset", choices=presets, metavar="NAME",
                      help=f"a named experiment: {', '.join(presets)} (default: {DEFAULT_PRESET})")
@@ -110,14 +117,19 @@ def run(args) -> int:
             raise config_mod.ConfigError(f"{flag}: only means something with --resume RUN_DIR")
     if args.overwrite and args.resume:
         raise config_mod.ConfigError("--overwrite: cannot be combined with --resume (which continues the run)")
+    from gankit.training import distributed
     try:
         run_dir = train(cfg, resume=bool(args.resume), overwrite=args.overwrite, progress=not args.no_progress,
                         allow_inexact=args.allow_inexact_resume, allow_config_change=args.allow_config_change)
+        main = distributed.is_main()  # (known only once train has joined the process group)
     except TrainingInterrupted:
         # The stop is honoured and what it saves is saved: one more Ctrl-C while the process
         # exits (torch's finalizers take a while) must not end it in a traceback.
         for s in (signal.SIGINT, signal.SIGTERM):
             signal.signal(s, signal.SIG_IGN)
         raise
-    print(f"done: {run_dir}  (samples in {run_dir / 'samples'}, generator in {run_dir / 'generator'})")
+    finally:
+        distributed.close()  # under torchrun: leave the process group before exiting
+    if main:
+        print(f"done: {run_dir}  (samples in {run_dir / 'samples'}, generator in {run_dir / 'generator'})")
     return 0

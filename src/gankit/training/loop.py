@@ -11,6 +11,10 @@ What one D step and one G step compute is the game's (`train.game`, a key of
 loop owns the rest: backward and optimizer steps, EMA, logging, alarms, rollbacks,
 checkpoints and exact resume.
 
+Under torchrun (`gankit.training.distributed`) every rank runs this same loop on its shard of
+the global batch; the loop averages gradients after each backward, agrees stops, budgets and
+non-finite checks across ranks, and lets only rank 0 write (see that module's docstring).
+
 Progress is counted in real images shown to D (as in StyleGAN), so budgets,
 grids and checkpoints mean the same thing at any batch size.
 """
@@ -41,6 +45,7 @@ from gankit.losses import LOSSES, make_loss
 from gankit.models import MODELS, build, check as check_model
 from gankit.training.diagnostics import Monitor, batch_diversity
 from gankit.training.changes import config_changes, describe
+from gankit.training import distributed as dist
 from gankit.training.ema import EMA
 from gankit.training.evaluate import TrainEvaluator, plan as plan_evaluation
 from gankit.training.games import GAMES, Game
@@ -121,11 +126,26 @@ def train(cfg: Config, *, resume: bool = False, overwrite: bool = False, progres
     # ---- set-up: everything that can fail on bad input fails here, before heavy work
     source = preflight(cfg)
     run_dir = Path(cfg.out)
-    rundir.check_usable(run_dir, resume, overwrite)  # before the lock creates anything in it
-    with rundir.RunLock(run_dir):  # taken before anything of an old run is deleted
-        old_entries = _plan_run_dir(run_dir, resume, overwrite)
-        return _train(cfg, run_dir, source, old_entries, resume=resume, overwrite=overwrite, progress=progress,
-                      allow_inexact=allow_inexact, allow_config_change=allow_config_change)
+    kwargs = dict(resume=resume, overwrite=overwrite, allow_inexact=allow_inexact,
+                  allow_config_change=allow_config_change)
+    try:
+        dist.init(select_device(cfg.train.device))  # a world of size 1 unless torchrun started this
+        try:
+            dist.check_batch(cfg.train.batch_size, cfg.model.pack)
+        except ValueError as e:
+            raise ConfigError(str(e)) from None
+        if not dist.is_main():  # rank 0 alone locks and prepares the folder; the others wait for it
+            dist.barrier("the wait for rank 0 to prepare the run folder")
+            with dist.quiet():
+                return _train(cfg, run_dir, source, [], progress=False, **kwargs)
+        rundir.check_usable(run_dir, resume, overwrite)  # before the lock creates anything in it
+        with rundir.RunLock(run_dir):  # taken before anything of an old run is deleted
+            old_entries = _plan_run_dir(run_dir, resume, overwrite)
+            dist.barrier("the wait for rank 0 to prepare the run folder")
+            return _train(cfg, run_dir, source, old_entries, progress=progress, **kwargs)
+    except dist.DistributedError:
+        dist.close()  # without it the process aborts on exit instead of failing with the one line
+        raise
 
 
 def _train(cfg: Config, run_dir: Path, source: str, old_entries: list[Path], *, resume: bool, overwrite: bool,
@@ -144,6 +164,7 @@ def _train(cfg: Config, run_dir: Path, source: str, old_entries: list[Path], *, 
     torch.manual_seed(t.seed)  # weight init and dropout
     random.seed(t.seed), np.random.seed(t.seed)  # anything else that draws, e.g. user code
     G, D = build(cfg.model, data.sample_shape, num_classes=len(data.classes))  # ignored unless conditional
+    # (the same seed on every rank: identical initial weights)
     memory_format = torch.channels_last if t.channels_last and data.is_image else torch.contiguous_format
     G.to(device, memory_format=memory_format), D.to(device, memory_format=memory_format)
     opt_g, opt_d = make_optimizers(cfg, G, D)
@@ -155,6 +176,7 @@ def _train(cfg: Config, run_dir: Path, source: str, old_entries: list[Path], *, 
     G_show = ema.module if ema is not None else G  # the averaged weights are the ones to look at and share
     losses = make_loss(cfg.loss.name, cfg.loss.label_smoothing)
     game = GAMES[config_mod.game_of(cfg)](cfg, G, D, losses, reg, noise, counters, device)
+    saved_ranks = None  # on resume: the per-rank random streams of a multi-process checkpoint
     if resume:
         ckpt, skipped = find_latest(run_dir)
         for path, why in skipped:
@@ -169,6 +191,7 @@ def _train(cfg: Config, run_dir: Path, source: str, old_entries: list[Path], *, 
         load_state_strict(G, weights["G"], ckpt / "G.safetensors")
         load_state_strict(D, weights["D"], ckpt / "D.safetensors")
         _restore_extras(weights, state, ckpt, reg, ema, game, allow_inexact)
+        saved_ranks = state.get("ranks")
         try:  # a state lacking parts is refused unless inexact resumes are allowed: never dropped silently
             reset = restore(state, counters, opt_g, opt_d, noise, allow_inexact=allow_inexact)
         except ValueError as e:
@@ -180,19 +203,22 @@ def _train(cfg: Config, run_dir: Path, source: str, old_entries: list[Path], *, 
         stop.saved = (ckpt, counters.step, counters.images)
         if game_changes or free_changes:
             tqdm.write(f"config changed on resume: {describe({**game_changes, **free_changes})}")
-        dropped = drop_records_after(run_dir, counters.step)
+        dropped = drop_records_after(run_dir, counters.step) if dist.is_main() else 0
         if dropped:
             tqdm.write(f"dropped {dropped} metrics.jsonl line(s) logged after step {counters.step:,}; "
                        f"training from the checkpoint logs them again")
     elif old_entries:  # only now, with data and models ready, is an old run replaced
         why = "--overwrite" if overwrite else f"replacing an unfinished run in {run_dir} (it saved no checkpoint)"
         tqdm.write(f"{why}: {rundir.remove_entries(run_dir, old_entries)}")
-    (run_dir / "samples").mkdir(parents=True, exist_ok=True)
-    write_text_atomic(run_dir / "config.toml", cfg.dumps())  # a kill mid-write must not tear it
+    _seed_rank_streams(t.seed, reg, saved_ranks, counters.step)
+    if dist.is_main():
+        (run_dir / "samples").mkdir(parents=True, exist_ok=True)
+        write_text_atomic(run_dir / "config.toml", cfg.dumps())  # a kill mid-write must not tear it
     game.batches = Batches(data, t.batch_size, t.seed, device, counters, memory_format)  # from the restored epoch
     B, k = t.batch_size, t.d_steps
     # On resume, TensorBoard hides what the old process logged after the checkpoint (x-axis: images).
-    log = MetricsLog(run_dir, purge_step=counters.images + 1 if resume else None)
+    log = MetricsLog(run_dir, purge_step=counters.images + 1 if resume else None) if dist.is_main() \
+        else dist.NullLog()
     if resume and game_changes:  # the point where the experiment changed; budget changes are only printed
         log.write({"images": counters.images, "step": counters.step,
                    "config_change": {**game_changes, **free_changes}})
@@ -207,6 +233,8 @@ def _train(cfg: Config, run_dir: Path, source: str, old_entries: list[Path], *, 
         return counters.seconds >= t.minutes * 60
 
     def write_samples(tag: str) -> None:
+        if not dist.is_main():
+            return
         name = f"{tag}_img{counters.images:09d}_epoch{counters.epoch:03d}.png"
         if data.is_image and G_show.num_classes:
             # One row per class (the first grid_size classes), each row the same latents of the seed.
@@ -235,6 +263,11 @@ def _train(cfg: Config, run_dir: Path, source: str, old_entries: list[Path], *, 
             state["game"] = game_state
         if getattr(G, "num_classes", 0):  # a conditional G cannot be rebuilt from a checkpoint without them
             state["classes"] = [str(c) for c in data.classes]
+        if dist.world_size() > 1:  # every rank's own streams, for an exact resume under the same N
+            state["ranks"] = dist.all_gather_object(_rank_streams(reg))
+        if not dist.is_main():  # rank 0 writes it
+            stop.saved = (run_dir / "checkpoints" / f"step_{counters.step:09d}", counters.step, counters.images)
+            return stop.saved[0]
         with stop.saving():  # a second Ctrl-C lets a save under way finish
             path = save_checkpoint(run_dir, counters.step, weights, state, cfg.dumps(), keep=t.keep_checkpoints)
         stop.saved = (path, counters.step, counters.images)
@@ -256,7 +289,9 @@ def _train(cfg: Config, run_dir: Path, source: str, old_entries: list[Path], *, 
 
     next_sample, next_ckpt, next_ckpt_s = next_mark(t.sample_every_kimg), next_mark(t.checkpoint_every_kimg), \
         next_ckpt_time()
-    evaluator = TrainEvaluator(cfg, run_dir, device, progress, images=counters.images, seconds=counters.seconds)
+    # Train-time evaluation runs on rank 0 alone; the others wait for it at their next collective.
+    evaluator = TrainEvaluator(cfg if dist.is_main() else _without_eval(cfg), run_dir, device, progress,
+                               images=counters.images, seconds=counters.seconds)
     if counters.images == 0:
         write_samples("init")
         if evaluator.enabled:  # the baseline; also fits the domain classifier now if it is not cached
@@ -276,8 +311,9 @@ def _train(cfg: Config, run_dir: Path, source: str, old_entries: list[Path], *, 
 
     # ---- the loop
     G.train(), D.train()
+    stopping = None  # the stop signal as agreed by all ranks at the end of a step (stop.signum at N = 1)
     with stop:
-        while not done() and stop.signum is None:
+        while not done() and stopping is None:
             tick = time.perf_counter()
             images_before, epoch_before = counters.images, counters.epoch
 
@@ -287,14 +323,19 @@ def _train(cfg: Config, run_dir: Path, source: str, old_entries: list[Path], *, 
                 loss_d, real_logits, fake_logits = game.d_step(i, last=i == k - 1)
                 opt_d.zero_grad(set_to_none=True)
                 loss_d.backward()
+                dist.average_gradients(D)
                 opt_d.step()
-                reg.after_d_step(D, real_logits, B)
+                # ADA adapts p to the global batch's logits, so every rank keeps the same p.
+                reg.after_d_step(D, dist.all_gather_cat(real_logits) if reg.ada is not None else real_logits, B)
 
             # Generator phase: one step through the freshly updated discriminator.
             loss_g = game.g_step()
             opt_g.zero_grad(set_to_none=True)
             loss_g.backward()
+            dist.average_gradients(G)
             opt_g.step()
+            if cfg.loss.pl_weight:  # its running mean is linear in the batch's mean length: average it
+                reg.pl_mean = dist.mean(reg.pl_mean)
             if ema is not None:
                 ema.update(G, counters.images - images_before)
             counters.step += 1
@@ -307,11 +348,14 @@ def _train(cfg: Config, run_dir: Path, source: str, old_entries: list[Path], *, 
             window_steps += 1
             window_images += counters.images - images_before
             counters.seconds += time.perf_counter() - tick
+            # Every rank must leave the loop at the same step: the stop and the seconds are agreed.
+            stopping, counters.seconds = dist.agree(stop.signum, counters.seconds)
             if counters.step % t.log_every == 0:
                 now = time.perf_counter()
+                window = dist.mean(window)  # the global batch's means
                 # Non-finite values are looked for once per window (no per-step host sync);
                 # a bad window is undone by rolling back to the last good snapshot.
-                if not (torch.isfinite(window).all() and _finite_params(G, D)):
+                if not dist.all_true(bool(torch.isfinite(window).all()) and _finite_params(G, D)):
                     rollbacks += 1
                     alarm = monitor.nonfinite(counters.step, counters.images, "losses or weights")
                     log.write(alarm.record())
@@ -361,29 +405,56 @@ def _train(cfg: Config, run_dir: Path, source: str, old_entries: list[Path], *, 
             # A state is checkpointed only once known finite (it is what a resume starts from);
             # otherwise the next logged window rolls back and the save is tried again after.
             if (counters.images >= next_ckpt or counters.seconds >= next_ckpt_s) and \
-                    bool(torch.isfinite(window).all()) and _finite_params(G, D):
+                    dist.all_true(bool(torch.isfinite(window).all()) and _finite_params(G, D)):
                 write_checkpoint()
                 next_ckpt, next_ckpt_s = next_mark(t.checkpoint_every_kimg), next_ckpt_time()
         bar.close()
+        stop.signum = stop.signum or stopping
 
         # ---- finish: checkpoint and shareable generator (a second Ctrl-C lets them finish), final grid
-        if not (torch.isfinite(window).all() and _finite_params(G, D)):
+        if not dist.all_true(bool(torch.isfinite(window).all()) and _finite_params(G, D)):
             # The steps since the last logged window went non-finite: what is saved and shared is the
             # last state known to be finite, never a NaN generator.
             _restore_snapshot(good, G, D, opt_g, opt_d, ema, reg, game, counters, noise)
             tqdm.write(f"non-finite values after the last logged step: saving step {counters.step:,} instead")
         with stop.saving():
             ckpt = write_checkpoint()
-            export_generator(G_show, cfg, run_dir, generator_info())
+            if dist.is_main():
+                export_generator(G_show, cfg, run_dir, generator_info())
         write_samples("final" if stop.signum is None else "stopped")
         if evaluator.enabled and evaluator.last_images != counters.images and stop.signum is None:
             evaluator.run(G_show, counters, log, generator_info())
         log.close()
+        dist.barrier("the wait for rank 0's final files")  # every process ends once the run is complete
         if stop.signum is not None:
             raise TrainingInterrupted(stop.signum, ckpt, f"interrupted by signal {stop.signum}; state saved in {ckpt} "
                                       f"(step {counters.step:,}, {counters.images:,} images); continue with "
                                       f"gankit train --resume {run_dir}")
     return run_dir
+
+
+def _without_eval(cfg: Config) -> Config:
+    return dataclasses.replace(cfg, eval=dataclasses.replace(cfg.eval, every_kimg=0.0, every_minutes=0.0))
+
+
+def _rank_streams(reg: Regularizers) -> dict:
+    """This rank's own random streams: torch's global RNG (dropout) and the regularizers' generator."""
+    return {"torch": torch.get_rng_state(), "reg_rng": reg.rng.get_state()}
+
+
+def _seed_rank_streams(seed: int, reg: Regularizers, saved: list | None, step: int) -> None:
+    """Ranks other than 0 draw their own dropout masks and augmentations (identical streams would
+    give every shard the same ones): restored from a checkpoint of the same rank, else derived from
+    (seed, rank, step). Rank 0 keeps the streams a single process has, so N = 1 is unchanged."""
+    r = dist.rank()
+    if r == 0:
+        return
+    if saved is not None and r < len(saved):
+        torch.set_rng_state(saved[r]["torch"])
+        reg.rng.set_state(saved[r]["reg_rng"])
+        return
+    torch.manual_seed(dist.rank_seed(seed, salt=step))
+    reg.rng.manual_seed(dist.rank_seed(seed + 7919, salt=step))
 
 
 def _finite_params(*modules: torch.nn.Module) -> bool:

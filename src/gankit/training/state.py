@@ -9,6 +9,10 @@ Exact resume rests on three rules:
   added later that draws from them stays exact on resume;
 - counters (generator steps, images, epoch, position, training seconds) are stored
   with the optimizers, so every schedule keyed on them continues seamlessly.
+
+Under torchrun the data order and the counters are global (every rank walks the same
+permutation and keeps its rows of each global batch), so a checkpoint means the same at any
+number of processes (`gankit.training.distributed`).
 """
 
 from __future__ import annotations
@@ -23,15 +27,20 @@ from torch import nn
 
 from gankit.config import Config
 from gankit.data import Dataset, to_float
+from gankit.training import distributed
 
 
 def select_device(name: str) -> torch.device:
-    """`auto` picks CUDA when available; anything else is passed to torch.device."""
+    """`auto` picks CUDA when available; anything else is passed to torch.device. Under torchrun,
+    a bare `cuda` (or `auto` on a GPU machine) is this process's GPU, cuda:LOCAL_RANK."""
     if name == "auto":
-        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
-    device = torch.device(name)
+        device = torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    else:
+        device = torch.device(name)
     if device.type == "cuda" and not torch.cuda.is_available():
         raise ValueError(f"train.device: {name} was asked for but CUDA is not available here")
+    if device.type == "cuda" and device.index is None and distributed.launched():
+        device = torch.device("cuda", distributed.local_rank())
     return device
 
 
@@ -51,6 +60,10 @@ class Batches:
     uint8 -> [-1, 1] conversion, with no DataLoader workers or per-sample Python.
     A tail shorter than a batch is skipped (a fresh permutation starts instead),
     so every batch has the configured size.
+
+    `batch_size` is the global batch: under torchrun every rank walks the same permutation
+    and returns its rows of each global batch (`distributed.shard`: B / N of them), while the
+    counters advance by the global batch, as in a single process.
     """
 
     def __init__(self, data: Dataset, batch_size: int, seed: int, device: torch.device, counters: Counters,
@@ -72,8 +85,8 @@ class Batches:
         return torch.randperm(len(self.x), generator=g).to(self.x.device)
 
     def next(self) -> tuple[torch.Tensor, bool]:
-        """The next batch (B, *shape) float in [-1, 1] (or raw floats for toy data), and
-        whether this batch finished an epoch."""
+        """This process's rows of the next batch, (B / N, *shape) float in [-1, 1] (or raw floats
+        for toy data), and whether this batch finished an epoch."""
         c, b = self.counters, self.batch_size
         idx = self._order[c.epoch_pos:c.epoch_pos + b]
         c.epoch_pos += b
@@ -83,6 +96,7 @@ class Batches:
             c.epoch += 1
             c.epoch_pos = 0
             self._order = self._permutation(c.epoch)
+        idx = distributed.shard(idx)  # this rank's rows (all of them in a single process)
         self._idx = idx
         batch = self.x[idx]
         return (to_float(batch) if self.is_image else batch), ended

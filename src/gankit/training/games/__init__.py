@@ -27,6 +27,14 @@ for the two computations. The contract (`Game` in `base.py`):
         A checkpoint without it restores `{}`; a game that needs state treats
         that as missing (KeyError/ValueError), which an inexact resume resets.
 
+Many processes (torchrun, `gankit.training.distributed`): `game.batches` already hands each
+rank its rows of the global batch. Every random tensor a step draws from the loop's noise
+generator (z, fake labels, ...) is drawn for the *global* batch (train.batch_size rows) and cut
+with `self.shard(x)` — `self.latents()` does both for z — so that every rank draws the same
+stream and keeps different rows, and N processes with batch B train exactly like one process
+with batch B. A game holds no rank logic beyond that; the loop averages gradients and keeps
+the ranks in step. Losses are means over the rank's rows (as in a single process).
+
 A game never calls backward() or steps an optimizer (the loop does; the
 regularizers' after-D-step hooks run there too), and draws randomness only
 from the generators it is handed (the loop's noise generator, the regularizers'

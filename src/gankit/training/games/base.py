@@ -7,6 +7,7 @@ from torch import Tensor, nn
 
 from gankit.config import Config
 from gankit.losses import LossPair
+from gankit.training import distributed
 from gankit.training.regularize import Regularizers
 from gankit.training.state import Batches, Counters
 
@@ -26,6 +27,17 @@ class Game:
                  noise: torch.Generator, counters: Counters, device: torch.device):
         self.cfg, self.G, self.D, self.losses, self.reg = cfg, G, D, losses, reg
         self.noise, self.counters, self.device = noise, counters, device
+
+    def latents(self) -> Tensor:
+        """This process's z for one step: (B / N, z_dim) rows of a global (B, z_dim) N(0, I) draw
+        from the loop's noise generator (B = train.batch_size; all of it in a single process)."""
+        t = self.cfg
+        return self.shard(torch.randn(t.train.batch_size, t.model.z_dim, generator=self.noise, device=self.device))
+
+    @staticmethod
+    def shard(x: Tensor) -> Tensor:
+        """This process's rows of a tensor drawn for the global batch (x itself in a single process)."""
+        return distributed.shard(x)
 
     def d_step(self, i: int, last: bool) -> tuple[Tensor, Tensor, Tensor]:
         """D step i of k (`last`: i == k - 1): (scalar D loss, D's real logits, D's fake logits)."""

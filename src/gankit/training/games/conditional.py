@@ -56,8 +56,8 @@ class ConditionalGame(Game):
         D.requires_grad_(True)
         real, y_real, _ = self.batches.next_labelled()
         real = reg.real_batch(real)
-        z = torch.randn(t.batch_size, self.cfg.model.z_dim, generator=self.noise, device=self.device)
-        y_fake = self.fake_labels(t.batch_size)
+        z = self.latents()  # this process's rows of the global batch's latents, then of its labels
+        y_fake = self.shard(self.fake_labels(t.batch_size))
         with torch.set_grad_enabled(last):
             fake = G(z, y_fake)
         images = self.counters.images

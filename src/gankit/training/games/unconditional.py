@@ -24,7 +24,7 @@ class UnconditionalGame(Game):
         D.requires_grad_(True)
         real, _ = self.batches.next()
         real = reg.real_batch(real)
-        z = torch.randn(t.batch_size, self.cfg.model.z_dim, generator=self.noise, device=self.device)
+        z = self.latents()  # this process's rows of the global batch's latents
         with torch.set_grad_enabled(last):
             fake = G(z)
         images = self.counters.images
