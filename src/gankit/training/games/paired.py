@@ -27,20 +27,13 @@ from torch import Tensor, nn
 
 from gankit.config import Config
 from gankit.data import Dataset, to_uint8
-from gankit.data.degrade import degrade, degrade_fixed, task_shape
+from gankit.data.degrade import degrade, degrade_fixed, split_pair, task_shape
 from gankit.io.images import make_grid
 from gankit.models import build_translator, check as check_model
 from gankit.training.games.base import Game
 
 GRID_PAIRS = 24
 """Triplets (input | output | target) in a training grid at most."""
-
-
-def split_pair(batch: Tensor, cfg: Config) -> tuple[Tensor, Tensor]:
-    """A data.task = paired batch (N, 2C, H, W) -> (source, target) by data.direction."""
-    c = batch.shape[1] // 2
-    a, b = batch[:, :c], batch[:, c:]
-    return (a, b) if cfg.data.direction == "AtoB" else (b, a)
 
 
 def condition(x: Tensor, scale: int) -> Tensor:
@@ -72,7 +65,7 @@ class PairedGame(Game):
         """(input, target) from a real batch: the task's degradation of the clean images, drawn from
         the noise generator (fixed: from data.degrade_seed, image i always alike), or a pair's halves."""
         if self.cfg.data.task == "paired":
-            return split_pair(batch, self.cfg)
+            return split_pair(batch, self.cfg.data.direction)
         if fixed:
             return degrade_fixed(batch, self.cfg.data), batch
         return degrade(batch, self.cfg.data, self.noise), batch
