@@ -10,7 +10,8 @@ brought to y's size by bicubic upsampling for superres):
     L_G = loss.adversarial_weight * adversarial G loss of D(c, G(x))  +  loss.l1_weight * |G(x) - y|_1
 
 so every adversarial loss and D regularizer of gankit applies (R1 and the gradient penalty on the
-pair, augmentation of the pair alike, packing of pairs). loss.adversarial_weight = 0 is the L1
+pair, of D's mean patch logit; augmentation of the pair alike; packing of pairs; weight clipping;
+ADA). Path-length regularization is defined on a latent z, which a U-Net has none of (refused). loss.adversarial_weight = 0 is the L1
 regression baseline: G never looks at D, so D is not trained either (its loss is a constant zero
 tied to its weights, and d_real/d_fake read 0.5), which keeps the baseline's training time its own.
 metrics.jsonl gets the two parts of L_G as "l1" and "adversarial" (unweighted means over the
@@ -39,6 +40,18 @@ GRID_PAIRS = 24
 def condition(x: Tensor, scale: int) -> Tensor:
     """What D sees of the input beside the image: x, upsampled (bicubic) to the image's size for superres."""
     return F.interpolate(x, scale_factor=scale, mode="bicubic", align_corners=False) if scale > 1 else x
+
+
+class _PatchMean(nn.Module):
+    """D's patch logits averaged per input, (N, P) -> (N,): what the per-sample penalties (R1,
+    WGAN-GP) differentiate, as they expect one logit per input. Holds no parameters of its own."""
+
+    def __init__(self, D: nn.Module):
+        super().__init__()
+        self.D = D
+
+    def forward(self, x: Tensor) -> Tensor:
+        return self.D(x).mean(1)
 
 
 class PairedGame(Game):
@@ -88,7 +101,7 @@ class PairedGame(Game):
         fake_view = reg.view(torch.cat([cond, fake.detach()], 1), images)
         real_logits, fake_logits = D(real_view), D(fake_view)
         loss = self.losses.d_loss(real_logits, fake_logits)
-        loss = loss + reg.d_penalty(D, real_view, fake_view, self.counters.step * t.d_steps + i)
+        loss = loss + reg.d_penalty(_PatchMean(D), real_view, fake_view, self.counters.step * t.d_steps + i)
         return loss, real_logits, fake_logits
 
     def g_step(self) -> Tensor:
