@@ -17,6 +17,7 @@ cache), as RGB uint8; data.channels = 1 converts them to grey like any dataset. 
 
 from __future__ import annotations
 
+import functools
 from pathlib import Path
 
 import numpy as np
@@ -47,8 +48,9 @@ def _folder(package: str) -> Path:
                         f"pip install 'gankit[image2image]'") from None
 
 
+@functools.lru_cache(maxsize=None)  # decoded once per process (the JPEGs take a second); read-only
 def read_photo(entry: str) -> np.ndarray:
-    """One photo "package:file" -> uint8 (3, H, W)."""
+    """One photo "package:file" -> uint8 (3, H, W), read-only (copy before changing it)."""
     package, name = entry.split(":", 1)
     path = _folder(package) / name
     try:
@@ -56,7 +58,9 @@ def read_photo(entry: str) -> np.ndarray:
             arr = np.array(img.convert("RGB"), dtype=np.uint8)
     except OSError as e:
         raise DataError(f"data.name: photos: cannot read {path} ({e})") from None
-    return arr.transpose(2, 0, 1).copy()
+    arr = arr.transpose(2, 0, 1).copy()
+    arr.flags.writeable = False
+    return arr
 
 
 def held_out() -> list[tuple[str, np.ndarray]]:
