@@ -94,3 +94,12 @@ def test_train_time_evaluation_scores_translations_and_report_shows_loss_parts(t
     assert (run / "generator-best" / "config.json").is_file()
     page = write_report(run, tmp_path / "report.html").read_text()
     assert "Parts of the generator loss" in page and "L1 " in page
+
+
+def test_setting_a_task_starts_from_the_pix2pix_preset(capsys):
+    from gankit.cli import main
+    assert main(["train", "--set", "data.task=superres", "--print-config"]) == 0
+    text = capsys.readouterr().out
+    assert 'arch = "unet"' in text and 'task = "superres"' in text and 'out = "runs/pix2pix"' in text
+    assert main(["train", "--print-config"]) == 0
+    assert 'arch = "dcgan"' in capsys.readouterr().out  # the unconditional default is unchanged
