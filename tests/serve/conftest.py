@@ -28,6 +28,21 @@ def runs(tmp_path_factory, tiny_idx_dir):
     return out
 
 
+@pytest.fixture(scope="session")
+def i2i_runs(tmp_path_factory, tiny_idx_dir):
+    """{"superres": a x2 super-resolution U-Net run, "inpaint": an inpainting one, "denoise": a denoising
+    one}, a couple of steps each (untrained U-Nets start at the classical baseline, so they already work)."""
+    import torch
+    before = torch.get_num_threads()
+    torch.set_num_threads(1)
+    root = tmp_path_factory.mktemp("serve-i2i-runs")
+    out = {task: gankit.train(tiny_config(root / task, tiny_idx_dir, "model.arch=unet", f"data.task={task}",
+                                          "data.scale=2", "train.kimg=0.032"), progress=False)
+           for task in ("superres", "inpaint", "denoise")}
+    torch.set_num_threads(before)
+    return out
+
+
 def _png_bytes(size=(28, 28), mode="L", value=90, fmt="PNG") -> bytes:
     buf = io.BytesIO()
     channels = {"L": (), "RGB": (3,), "RGBA": (4,)}[mode]

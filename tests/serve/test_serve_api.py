@@ -12,7 +12,6 @@ import zlib
 
 import numpy as np
 import pytest
-import torch
 from PIL import Image
 
 pytest.importorskip("fastapi", reason="the 'serve' extra (fastapi, uvicorn, python-multipart) is not installed")
@@ -312,35 +311,12 @@ def test_score_is_refused_where_there_is_no_discriminator_to_ask(client_of, runs
 
 # -- translate ------------------------------------------------------------------------------------
 
-class StubTranslator(torch.nn.Module):
-    """The interface image-to-image generators declare: kind, in_shape, out_shape, forward(x) in [-1, 1]."""
-    kind = "translator"
-
-    def __init__(self):
-        super().__init__()
-        self.in_shape = self.out_shape = (1, 28, 28)
-        self.w = torch.nn.Parameter(torch.tensor(-1.0))
-
-    def forward(self, x):
-        return x * self.w  # the negative image
-
-
 def test_translate_on_a_gan_is_a_clear_409(client_of, served, png_bytes):
     r = client_of(served["plain"]).post("/api/translate", files=_upload(png_bytes()))
     assert r.status_code == 409 and _detail(r).startswith("translate: this run is not image-to-image")
 
 
-def test_translate_runs_a_declared_translator(client_of, png_bytes, decode_png):
-    c = client_of(Served(StubTranslator()))
-    card = c.get("/api/model").json()
-    assert card["kind"] == "translator" and card["translate"]["available"]
-    r = c.post("/api/translate", files=_upload(png_bytes(value=30)))
-    assert r.status_code == 200 and r.headers["content-type"] == "image/png"
-    out = decode_png(r.content)
-    assert out.shape == (56, 56) and int(out[0, 0]) == 225  # 30 -> 255 - 30, enlarged 2x
-    j = c.post("/api/translate?format=json", files=_upload(png_bytes(value=30), png_bytes(value=100))).json()
-    assert len(j["images"]) == 2
-    assert c.get("/api/sample").status_code == 409 and c.get("/api/interpolate").status_code == 409
+# Translating image-to-image runs: tests/serve/test_serve_translate.py.
 
 
 # -- the work queue -------------------------------------------------------------------------------

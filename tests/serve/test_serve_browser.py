@@ -113,3 +113,41 @@ def test_the_page_explores_a_conditional_run(browser, served, live_server, tmp_p
 
         errors = [e for e in browser.get_log("browser") if e["level"] == "SEVERE"]
         assert errors == []  # no script error, no request the content security policy blocked
+
+
+@pytest.mark.slow  # chromium and two live services: several seconds here
+def test_the_page_translates_an_upload_on_an_image_to_image_run(browser, i2i_runs, live_server, tmp_path, png_bytes):
+    from selenium.webdriver.common.by import By
+
+    from gankit.serve import create_app
+    with live_server(create_app(i2i_runs["superres"])) as base:
+        browser.get(base + "/")
+        _wait(browser, lambda d: "for superres x2" in d.find_element(By.ID, "model-summary").text,
+              "the model card says what the run does")
+        for hidden in ("sample-section", "walk-section", "translate-mask-label"):
+            assert not browser.find_element(By.ID, hidden).is_displayed()  # no seeds or sliders to offer
+        assert "(input, output) pairs" in browser.find_element(By.ID, "score-note").text
+        path = tmp_path / "small.png"
+        path.write_bytes(png_bytes((20, 12), "L", 90))
+        browser.find_element(By.ID, "translate-file").send_keys(str(path))
+        browser.find_element(By.ID, "translate-button").click()
+        _wait(browser, lambda d: _img(d, "translate-output")[2] == 40, "the x2 output (40 px wide) arrives")
+        assert _img(browser, "translate-input")[2] == 20 and "40x24 output" in \
+            browser.find_element(By.ID, "translate-status").text
+
+    with live_server(create_app(i2i_runs["inpaint"])) as base:
+        browser.get(base + "/")
+        mask = browser.find_element(By.ID, "translate-mask-label")
+        _wait(browser, lambda d: mask.is_displayed(), "an inpainting run asks for the hole mask")
+        browser.find_element(By.ID, "translate-degrade").click()  # a clean image: let the run make the holes
+        assert not mask.is_displayed()
+        path = tmp_path / "clean.png"
+        path.write_bytes(png_bytes((28, 28), "L", 150))
+        browser.find_element(By.ID, "translate-file").send_keys(str(path))
+        browser.find_element(By.ID, "translate-button").click()
+        _wait(browser, lambda d: _img(d, "translate-output")[2] == 28 and _img(d, "translate-input")[2] == 28,
+              "the degraded input and its inpainting arrive")
+        assert _img(browser, "translate-input")[0].startswith("data:image/png")  # the holes the run made
+
+        errors = [e for e in browser.get_log("browser") if e["level"] == "SEVERE"]
+        assert errors == []  # no script error, no request the content security policy blocked

@@ -11,14 +11,12 @@ import argparse
 import sys
 
 from gankit import __version__
-from gankit.cli import data, evaluate, features, info, interpolate, report, sample, score, toy, train
-from gankit.cli import synthesize
-from gankit.cli import export, serve
+from gankit.cli import (data, evaluate, export, features, info, interpolate, report, sample, score, serve,
+                        synthesize, toy, train, translate)
 
-VERBS = {"train": train, "sample": sample, "interpolate": interpolate, "score": score, "evaluate": evaluate,
-         "features": features, "info": info, "data": data, "toy": toy, "report": report}
-VERBS["synthesize"] = synthesize
-VERBS.update({"export": export, "serve": serve})
+VERBS = {"train": train, "sample": sample, "interpolate": interpolate, "synthesize": synthesize,
+         "translate": translate, "score": score, "evaluate": evaluate, "features": features, "info": info,
+         "data": data, "toy": toy, "report": report, "export": export, "serve": serve}
 
 
 def build_parser() -> argparse.ArgumentParser:

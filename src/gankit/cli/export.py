@@ -30,22 +30,30 @@ def add_parser(sub, name: str) -> argparse.ArgumentParser:
         formatter_class=argparse.RawDescriptionHelpFormatter,
         description="Export the generator of a run (the weights it shows: EMA when it keeps one) to a file "
                     "that runs without PyTorch. The exported graph is run in onnxruntime against PyTorch on "
-                    f"fixed inputs (batches of {' and '.join(map(str, CHECK_BATCHES))}) before it is written; "
+                    f"fixed inputs (batches of {' and '.join(map(str, CHECK_BATCHES))}; image-to-image graphs at two "
+                    "sizes) before it is written; "
                     "the largest absolute difference is printed, and above --tolerance nothing is written "
                     "and the exit status is 1.",
         epilog="""the graph's inputs and output (the batch axis N is dynamic):
   unconditional runs   z (N, z_dim) float32                    -> images (N, C, H, W) float32 in [-1, 1]
   conditional runs     z (N, z_dim) float32, label (N,) int64  -> images (N, C, H, W) float32 in [-1, 1]
   toy runs             z (N, z_dim) float32                    -> points (N, D) float32
+  image-to-image runs  image (N, C, H, W) float32 in [-1, 1]   -> images (N, C, H*s, W*s) float32 in [-1, 1]
+  inpainting runs      image (N, C, H, W), mask (N, 1, H, W)   -> images (N, C, H, W) float32 in [-1, 1]
+Image-to-image graphs take any height and width H, W (the U-Net's padding to its stride is in the
+graph; the check runs two sizes, one not a multiple of it); s is data.scale for super-resolution, else
+1; mask > 0 marks a hole, and known pixels are kept exactly.
 z ~ N(0, I): gankit.models.latents(n, z_dim, seed) gives the latents `gankit sample --seed` draws.
 Labels must be in [0, K): ONNX's OneHot makes any other value an all-zero class.
 The file's metadata_props carry format, gankit_version, kind, z_dim, output_shape, value_range,
-num_classes, classes (JSON), inputs, output, arch, conditional, loss and data.
+num_classes, classes (JSON), inputs, output, arch, conditional, loss and data; image-to-image
+files also task, scale, mask, stride, sizes and trained_input_shape.
 
 formats:
 """ + "".join(f"  {k:<8} {v}\n" for k, v in FORMATS.items()) + """
 examples:
   gankit export runs/demo --format onnx --out g.onnx
+  gankit export runs/sr --out sr.onnx        # an image-to-image run: image (N, C, H, W) -> (N, C, sH, sW)
   python -c "import onnxruntime as ort, numpy as np; s = ort.InferenceSession('g.onnx');
              print(s.run(None, {'z': np.random.randn(4, 64).astype('float32')})[0].shape)\"""")
     p.add_argument("model", metavar="RUN_OR_GENERATOR", help="a run folder, its generator/ folder or a checkpoint")
@@ -59,15 +67,14 @@ examples:
 def run(args) -> int:
     from pathlib import Path
 
-    from gankit.apps.export import export_onnx
+    from gankit.apps.export import export_onnx, load_model
     from gankit.extras import require
-    from gankit.io.generator import load_generator
     from gankit.io.images import prepare_dir
     require("onnx")  # before loading anything
     out = Path(args.out)
     if out.suffix.lower() != ".onnx":
         raise ValueError(f"--out {out}: an ONNX file name ends in .onnx")
     prepare_dir(out.parent)
-    G = load_generator(args.model)
+    G = load_model(args.model)  # a Translator for an image-to-image run
     print(export_onnx(G, out, tolerance=args.tolerance).summary())
     return 0

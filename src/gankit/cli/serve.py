@@ -30,7 +30,8 @@ def add_parser(sub, name: str) -> argparse.ArgumentParser:
         formatter_class=argparse.RawDescriptionHelpFormatter,
         description="Start an HTTP service (FastAPI on uvicorn) for a run's generator: open the printed address "
                     "in a browser to pick a seed or class and see samples, drag a slider between two seeds, "
-                    "or upload an image for the discriminator's verdict. The API's schema is at /openapi.json. "
+                    "or upload an image for the discriminator's verdict; for an image-to-image run, upload an "
+                    "image and get it translated. The API's schema is at /openapi.json. "
                     "Ctrl-C stops it.",
         epilog="""endpoints:
   GET  /                    the web page (plain HTML + JS served by the service; nothing from the internet)
@@ -39,11 +40,16 @@ def add_parser(sub, name: str) -> argparse.ArgumentParser:
   GET  /api/sample          ?seed=0&n=16&class=Sneaker&truncation=1&format=png|json
   GET  /api/interpolate     ?seeds=1,2,3&steps=8&slerp=false&class=...&format=gif|png|json
   POST /api/score           multipart 'images' files -> the discriminator's verdict (a run with checkpoints)
-  POST /api/translate       multipart 'images' files -> translated images (image-to-image runs only)
+  POST /api/translate       multipart 'images' files (+ 'masks' for inpainting; ?degrade=true makes the
+                            run's degradation from clean images; ?convert=true converts channels;
+                            ?format=png|json) -> each translated at its own size (x data.scale)
+                            (image-to-image runs only; their /api/sample, /api/interpolate and
+                            /api/score answer 409: a pix2pix discriminator judges pairs)
 
 limits (each refusal is JSON {"detail": "<param>: ..."}):
   413  n > --max-n, steps > --max-steps, more seeds than --max-walk, an upload over --max-upload-mb or
        --max-images, an image over --max-pixels by its header (decompression bombs are refused undecoded)
+       or whose super-resolved output would pass it
   415  an upload that is not PNG, JPEG, BMP or WebP (told by content, not name); 422 any other bad,
        unknown or repeated parameter, naming it; 409 what the run cannot do (translate on a GAN)
   503  + Retry-After: --workers busy and --queue requests already waiting (or that many uploads
@@ -55,7 +61,10 @@ examples:
   gankit serve runs/demo                     # then open http://127.0.0.1:8000/
   gankit serve runs/demo --port 8080 --max-n 16 --workers 1
   curl -o grid.png 'http://127.0.0.1:8000/api/sample?seed=3&n=16'
-  curl -F images=@shirt.png http://127.0.0.1:8000/api/score""")
+  curl -F images=@shirt.png http://127.0.0.1:8000/api/score
+  gankit serve runs/sr                       # an image-to-image run
+  curl -F images=@small.png -o big.png http://127.0.0.1:8000/api/translate
+  curl -F images=@photo.png -F masks=@holes.png -o filled.png http://127.0.0.1:8000/api/translate""")
     p.add_argument("model", metavar="RUN_OR_GENERATOR",
                    help="a run folder (score needs its checkpoints/), its generator/ folder or a checkpoint")
     p.add_argument("--host", default="127.0.0.1",
@@ -74,7 +83,7 @@ examples:
     p.add_argument("--max-images", type=common.positive_int, default=d["max_images"],
                    help=f"most images per upload (default: {d['max_images']})")
     p.add_argument("--max-pixels", type=common.positive_int, default=d["max_pixels"],
-                   help=f"most pixels of one uploaded image (default: {d['max_pixels']:,} = 4096x4096)")
+                   help=f"most pixels of one uploaded image, and of its translation (default: {d['max_pixels']:,} = 4096x4096)")
     p.add_argument("--workers", type=common.positive_int, default=d["workers"],
                    help=f"threads doing model work at once (default: {d['workers']})")
     p.add_argument("--queue", type=common.nonnegative_int, default=d["queue"],

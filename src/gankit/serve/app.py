@@ -10,7 +10,8 @@ Routes (the schema is at /openapi.json):
     GET  /api/sample           seed, n, class, truncation, format=png|json -> a PNG grid or base64 PNGs
     GET  /api/interpolate      seeds, steps, slerp, class, format=gif|png|json -> a GIF, PNG strips or frames
     POST /api/score            multipart 'images' -> the discriminator's verdict on each
-    POST /api/translate        multipart 'images' -> translated images (image-to-image runs only)
+    POST /api/translate        multipart 'images' (+ 'masks' for inpainting) -> the translated images at
+                               their own size x scale (image-to-image runs only)
 
 Errors are JSON ``{"detail": "<param>: <what is wrong>"}``: 422 for a bad value (an unknown or
 repeated parameter too), 413 for a quantity over its limit, 415 for an upload that is not an image,
@@ -33,7 +34,7 @@ from fastapi.responses import JSONResponse, Response
 from gankit import __version__
 from gankit.serve.limits import Limits
 from gankit.serve.model import Served, load, not_translator
-from gankit.serve.uploads import UploadError, decode, files, read_parts
+from gankit.serve.uploads import UploadError, decode, decode_own_size, files, read_parts
 from gankit.serve.work import QueueFull, TimedOut, WorkQueue
 
 SEED_LIMIT = 2**32
@@ -227,7 +228,7 @@ def create_app(run: str | Path | Served, limits: Limits | None = None, device: s
 
     receiving = [0]  # uploads being read now (event-loop state: no lock needed)
 
-    async def images_of(request: Request, shape: tuple) -> list:
+    async def received(request: Request) -> list:
         # Uploads are read in the event loop, before they reach the work queue: as many at once as
         # the queue has places, so the memory they take is bounded too (places x max_upload_bytes).
         if receiving[0] >= queue.capacity:
@@ -240,7 +241,10 @@ def create_app(run: str | Path | Served, limits: Limits | None = None, device: s
             raise UploadError(408, f"body: the upload did not arrive within {limits.timeout_s:g} s") from None
         finally:
             receiving[0] -= 1
-        chosen = files(parts, "images", limits.max_images)
+        return parts
+
+    async def images_of(request: Request, shape: tuple) -> list:
+        chosen = files(await received(request), "images", limits.max_images)
         c, h, _ = shape
 
         def decode_all():
@@ -260,19 +264,83 @@ def create_app(run: str | Path | Served, limits: Limits | None = None, device: s
                 "verdicts": [{"index": i, "name": p.filename, **v, "note": note}
                              for i, (p, (_, note), v) in enumerate(zip(chosen, decoded, verdicts))]}
 
-    @app.post("/api/translate", summary="Translate uploaded images (image-to-image runs only)",
-              openapi_extra=upload_body, responses={200: {"content": {"image/png": {}, "application/json": {}}}})
+    translate_body = {"requestBody": {"required": True, "content": {"multipart/form-data": {"schema": {
+        "type": "object", "required": ["images"],
+        "properties": {**upload_body["requestBody"]["content"]["multipart/form-data"]["schema"]["properties"],
+                       "masks": {"type": "array", "items": {"type": "string", "format": "binary"},
+                                 "description": "inpainting runs: one hole mask per image, in the same order and "
+                                                "of the same size (nonzero = hole; send PNG or BMP, since JPEG "
+                                                "noise makes pixels nonzero); not with degrade=true"}}}}}}}
+
+    @app.post("/api/translate", summary="Translate uploaded images at their own size (image-to-image runs only)",
+              openapi_extra=translate_body,
+              responses={200: {"content": {"image/png": {}, "application/json": {}}}})
     async def translate(request: Request,
-                        format: Literal["png", "json"] = Query("png", description="png: one image or a grid; "
-                                                                                   "json: base64 PNGs")):
-        _only(request, ("format",))
+                        format: Literal["png", "json"] = Query("png", description="png: the output image (a grid "
+                                                               "for several of one size); json: base64 PNGs"),
+                        degrade: bool = Query(False, description="the uploads are clean images: apply the run's "
+                                                                 "degradation first (as gankit translate --degrade)"),
+                        convert: bool = Query(False, description="convert uploads to the run's channels "
+                                                                 "(else another channel count is refused)")):
+        _only(request, ("format", "degrade", "convert"))
         if served.kind != "translator":
             raise ParamError(409, f"translate: {not_translator(served.kind)}")
-        _, decoded = await images_of(request, served.G.in_shape)
-        result = await work(served.translate, [arr for arr, _ in decoded], format)
+        t = served.translator
+        if degrade and t.task == "paired":
+            raise ParamError(422, "degrade: a paired run has no degradation (its inputs are the user's A images)")
+        wants_masks = bool(t.shape.mask_input) and not degrade
+        parts = await received(request)
+        chosen = files(parts, "images", limits.max_images, ("masks",) if wants_masks else ())
+        mask_parts = [p for p in parts if p.name == "masks"]
+        if wants_masks and len(mask_parts) != len(chosen):
+            raise ParamError(422, f"masks: an inpainting run needs one hole mask per image, in the same order "
+                                  f"(nonzero = hole), got {len(mask_parts)} for {len(chosen)} image(s); or send "
+                                  f"clean images with degrade=true to have the run make the holes")
+        # Super-resolution makes scale x scale as many pixels as it is sent; --degrade first shrinks by scale.
+        grow = 1 if degrade else t.scale
+
+        def prepare():
+            images, masks, shown = [], [], []
+            for i, part in enumerate(chosen):
+                where = f"images[{i}]"
+                arr, own = decode_own_size(part, where, limits.max_pixels, t.channels if convert else None, grow)
+                if not convert and own != t.channels:
+                    raise UploadError(422, f"{where} ({part.filename or 'upload'}): has {own} channel(s), the run "
+                                           f"translates {t.channels}-channel images; send convert=true to convert it")
+                mask = None
+                if degrade:
+                    try:
+                        arr, mask = t.degrade(arr, index=i)
+                    except ValueError as e:
+                        raise UploadError(422, f"{where}: {e}".replace("--degrade: ", "degrade: ")) from None
+                    shown.append(_holes_white(arr, mask))
+                elif wants_masks:
+                    mask, _ = decode_own_size(mask_parts[i], f"masks[{i}]", limits.max_pixels, 1)
+                    if mask.shape != arr.shape[:2]:
+                        raise UploadError(422, f"masks[{i}]: is {mask.shape[1]}x{mask.shape[0]}, its image "
+                                               f"images[{i}] {arr.shape[1]}x{arr.shape[0]}")
+                images.append(arr)
+                masks.append(mask)
+            sizes = {a.shape[:2] for a in images}
+            if format == "png" and len(sizes) > 1:
+                raise UploadError(422, "format: png answers with one image, or a grid of images of one size; "
+                                       "these differ in size: use format=json")
+            return images, (masks if any(m is not None for m in masks) else None), (shown if degrade else None)
+
+        images, masks, shown = await work(prepare)
+        result = await work(served.translate, images, masks, format, shown)
         return result if format == "json" else Response(result, media_type="image/png")
 
     return app
+
+
+def _holes_white(image, mask):
+    """What to show of an inpainting input: its holes white (as gankit translate's strips show them)."""
+    if mask is None:
+        return image
+    shown = image.copy()
+    shown[mask > 0] = 255
+    return shown
 
 
 def _seeds(text: str, most: int) -> list[int]:

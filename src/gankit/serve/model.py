@@ -50,10 +50,22 @@ class Served:
     """Why /api/score is not offered (None: it is)."""
     readme: str = ""
     info: dict = field(default_factory=dict)
+    translator: object | None = None
+    """An image-to-image run's `gankit.apps.translate.Translator` (G is its U-Net); None for a GAN.
+    ``Served(load_translator(run))`` puts a Translator passed as G here."""
 
     def __post_init__(self):
+        from gankit.apps.translate import Translator
+        if isinstance(self.G, Translator):
+            self.translator, self.G = self.G, self.G.G
+            self.cfg = self.cfg or self.translator.cfg
         self.kind = kind_of(self.G)
+        if self.kind == "translator" and self.translator is None:
+            raise ValueError("serve: an image-to-image generator is served as a Translator "
+                             "(gankit.load_translator(run)), which knows its task, scale and mask")
         self.G = plain_copy(self.G, device=None)  # spectral norm folded in: the same outputs, less work per call
+        if self.translator is not None:
+            self.translator.G = self.G
         self.classes = list(getattr(self.G, "classes", None) or [str(i) for i in range(self.num_classes)])
         if self.D is not None:
             self.D = plain_copy(self.D, device=None)
@@ -75,7 +87,6 @@ class Served:
     def card(self, limits) -> dict:
         cfg = self.cfg
         from gankit import __version__
-        translate = self.kind == "translator"
         return {
             "kind": self.kind,
             "z_dim": int(getattr(self.G, "z_dim", 0)),
@@ -90,12 +101,20 @@ class Served:
             "gankit_version": __version__,
             "truncation": self.truncation,
             "score": {"available": self.score_problem is None, "reason": self.score_problem},
-            "translate": {"available": translate, "reason": None if translate else not_translator(self.kind)},
+            "translate": self._translate_card(),
             "interpolate": {"available": self.is_image and self.kind != "translator",
                             "reason": None if self.is_image else "this run makes toy points, not images"},
             "limits": limits.as_dict(),
             "readme": self.readme,
         }
+
+    def _translate_card(self) -> dict:
+        t = self.translator
+        if t is None:
+            return {"available": False, "reason": not_translator(self.kind)}
+        return {"available": True, "reason": None, "task": t.task, "scale": t.scale, "channels": t.channels,
+                "mask": bool(t.shape.mask_input), "degrade": t.task != "paired",
+                "direction": getattr(t, "direction", None)}
 
     # -- the work of each endpoint (runs in a worker thread) --------------------------------------
 
@@ -159,12 +178,26 @@ class Served:
                  "kind": how.kind} for s in scores]
 
     @torch.inference_mode()
-    def translate(self, images: list[np.ndarray], fmt: str):
-        x = to_float(torch.from_numpy(np.stack(images))).to(_device(self.G))
-        y = to_uint8(self.G(x)).cpu()
+    def translate(self, images: list[np.ndarray], masks: list[np.ndarray] | None, fmt: str,
+                  shown: list[np.ndarray] | None = None):
+        """uint8 (H, W[, 3]) images at their own sizes (and hole masks for inpainting) -> the outputs,
+        (H*scale, W*scale[, 3]): one PNG (a grid of several of one size) or, for json, base64 PNGs
+        (with `shown`, the inputs as G saw them, holes white, under "inputs")."""
+        outs = self.translator(list(images), masks)
         if fmt == "json":
-            return {"images": [b64(png(_hwc(img))) for img in y]}
-        return png(make_grid(y) if len(y) > 1 else _hwc(y[0]), grid_scale(y.shape[-1]))
+            out = {"task": self.translator.task, "scale": self.translator.scale,
+                   "images": [b64(png(_hw3(o))) for o in outs], "sizes": [[o.shape[1], o.shape[0]] for o in outs]}
+            if shown is not None:
+                out["inputs"] = [b64(png(_hw3(a))) for a in shown]
+            return out
+        if len(outs) == 1:
+            return png(_hw3(outs[0]))
+        return png(make_grid(torch.stack([torch.from_numpy(_hw3(o)).permute(2, 0, 1) for o in outs])))
+
+
+def _hw3(a: np.ndarray) -> np.ndarray:
+    """uint8 (H, W) or (H, W, C) -> (H, W, C)."""
+    return np.ascontiguousarray(a[:, :, None] if a.ndim == 2 else a)
 
 
 def _device(module: nn.Module) -> torch.device:
@@ -179,6 +212,9 @@ def not_translator(kind: str) -> str:
 
 def _score_problem(cfg) -> str | None:
     """Why a run's discriminator cannot judge single uploaded images (the limits `gankit score` has)."""
+    if getattr(cfg.data, "task", "none") != "none":
+        return (f"this is an image-to-image run ({cfg.data.task}): its discriminator (PatchGAN, as in pix2pix) judges "
+                f"(input, output) pairs, not single images; use /api/translate")
     if cfg.data.name.startswith("toy"):
         return f"this run was trained on toy points ({cfg.data.name}), not images"
     if cfg.model.conditional in ("concat", "projection"):
@@ -206,11 +242,16 @@ def _readme_and_info(path: Path) -> tuple[str, dict]:
 
 def load(run: str | Path, device: str = "cpu") -> Served:
     """The generator of a run (or generator / checkpoint folder), and its discriminator when the path has
-    checkpoints (a generator folder alone has none: /api/score then says so)."""
+    checkpoints (a generator folder alone has none: /api/score then says so). An image-to-image run
+    gives its `Translator` and no discriminator (its PatchGAN judges pairs, not single images)."""
+    from gankit.apps.export import load_model
     from gankit.io.checkpoint import CheckpointError
-    from gankit.io.generator import load_discriminator, load_generator
+    from gankit.io.generator import load_discriminator
     run = Path(run)
-    G = load_generator(run, device=device)
+    G = load_model(run, device=device)
+    if kind_of(G) == "translator":
+        readme, info = _readme_and_info(run)
+        return Served(G, None, G.cfg, _score_problem(G.cfg), readme, info)
     cfg = getattr(G, "config", None)
     D, problem = None, None
     try:

@@ -125,11 +125,13 @@ async def read_parts(request, max_bytes: int, max_parts: int) -> list[Part]:
     return parts
 
 
-def files(parts: list[Part], field: str, max_images: int) -> list[Part]:
-    """The parts of form field `field`: at least one, at most `max_images` (413); other fields are refused."""
-    others = sorted({p.name for p in parts if p.name != field})
+def files(parts: list[Part], field: str, max_images: int, also: tuple[str, ...] = ()) -> list[Part]:
+    """The parts of form field `field`: at least one, at most `max_images` (413); fields other than
+    `field` and those in `also` (read by the caller) are refused."""
+    others = sorted({p.name for p in parts if p.name != field and p.name not in also})
     if others:
-        raise UploadError(422, f"{others[0]}: unknown form field (send the images as '{field}')")
+        extra = "".join(f" and '{a}'" for a in also)
+        raise UploadError(422, f"{others[0]}: unknown form field (send the images as '{field}'{extra})")
     chosen = [p for p in parts if p.name == field]
     if not chosen:
         raise UploadError(422, f"{field}: no image uploaded (send one or more files as '{field}')")
@@ -138,15 +140,14 @@ def files(parts: list[Part], field: str, max_images: int) -> list[Part]:
     return chosen
 
 
-def decode(part: Part, where: str, channels: int, resolution: int, max_pixels: int) -> tuple[np.ndarray, str | None]:
-    """One uploaded image -> uint8 (channels, resolution, resolution) and a note on what was converted.
+def _label(part: Part, where: str) -> str:
+    return f"{where} ({part.filename})" if part.filename else where
 
-    Refused before decoding: content that is not PNG, JPEG, BMP or WebP (415, whatever the file is
-    named), an image over `max_pixels` by its header (413: a decompression bomb is a few kB of
-    compressed zeros that would decode to gigabytes); refused while decoding: a truncated or damaged
-    file (422). `where` names the part in messages, e.g. "images[2]"."""
-    from gankit.data.folder import read_image
-    label = f"{where} ({part.filename})" if part.filename else where
+
+def _header(part: Part, where: str, max_pixels: int) -> tuple[str, tuple[int, int], str]:
+    """(the part's label for messages, (width, height), mode) from the image header alone: 415 for
+    content that is not PNG, JPEG, BMP or WebP, 413 over `max_pixels` (see `decode`)."""
+    label = _label(part, where)
     if sniff(part.data) is None:
         raise UploadError(415, f"{label}: not a PNG, JPEG, BMP or WebP image")
     try:
@@ -158,6 +159,48 @@ def decode(part: Part, where: str, channels: int, resolution: int, max_pixels: i
         raise UploadError(415, f"{label}: not a readable PNG, JPEG, BMP or WebP image ({type(e).__name__})") from None
     if w * h > max_pixels:
         raise UploadError(413, f"{label}: {w:,}x{h:,} pixels, more than the {max_pixels:,} this service decodes")
+    return label, (w, h), mode
+
+
+GREY_MODES = ("1", "L", "LA", "La", "I", "I;16", "I;16L", "I;16B", "I;16N", "F")
+
+
+def decode_own_size(part: Part, where: str, max_pixels: int, channels: int | None = None,
+                    scale: int = 1) -> tuple[np.ndarray, int]:
+    """One uploaded image at its own size, for image-to-image runs -> (uint8 (H, W) grey or
+    (H, W, 3) RGB, the channels the file itself has: 1 for grey modes, else 3).
+
+    `channels` 1 or 3 converts to that (alpha composited on white, as `gankit translate --convert`
+    does); None keeps the file's own. Refused like `decode` (415 not an image, 413 over `max_pixels`
+    by its header, 422 damaged), and 413 when the output, `scale` times larger each way, would
+    pass `max_pixels`: that is what a super-resolution request would make."""
+    from PIL import ImageOps
+
+    from gankit.data.folder import _to_mode
+    label, (w, h), mode = _header(part, where, max_pixels)
+    if w * h * scale * scale > max_pixels:
+        raise UploadError(413, f"{label}: {w:,}x{h:,} pixels, whose x{scale} output ({w * scale:,}x{h * scale:,}) "
+                               f"is more than the {max_pixels:,} pixels this service makes")
+    own = 1 if mode in GREY_MODES else 3
+    try:
+        with Image.open(io.BytesIO(part.data), formats=FORMATS) as img:
+            img.load()
+            img = _to_mode(ImageOps.exif_transpose(img), channels or own)
+            arr = np.array(img, dtype=np.uint8)
+    except (OSError, ValueError, SyntaxError, Image.DecompressionBombError, EOFError) as e:
+        raise UploadError(422, f"{label}: unreadable image ({type(e).__name__}: {e})") from None
+    return arr, own
+
+
+def decode(part: Part, where: str, channels: int, resolution: int, max_pixels: int) -> tuple[np.ndarray, str | None]:
+    """One uploaded image -> uint8 (channels, resolution, resolution) and a note on what was converted.
+
+    Refused before decoding: content that is not PNG, JPEG, BMP or WebP (415, whatever the file is
+    named), an image over `max_pixels` by its header (413: a decompression bomb is a few kB of
+    compressed zeros that would decode to gigabytes); refused while decoding: a truncated or damaged
+    file (422). `where` names the part in messages, e.g. "images[2]"."""
+    from gankit.data.folder import read_image
+    label, (w, h), mode = _header(part, where, max_pixels)
     try:
         arr = read_image(io.BytesIO(part.data), channels, resolution)
     except (OSError, ValueError, SyntaxError, Image.DecompressionBombError, EOFError) as e:

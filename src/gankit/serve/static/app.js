@@ -146,19 +146,49 @@ async function score(event) {
   }
 }
 
+// Image-to-image: one image (with its hole mask for inpainting, unless the run degrades a clean
+// image itself) in, its translation at its own size (x the super-resolution scale) out.
+function showImage(id, src, t) {
+  const img = $(id);
+  const old = img.src;
+  img.onload = () => {
+    img.style.width = `${Math.max(224, img.naturalWidth)}px`;
+    img.dataset.loaded = String(t);
+    if (old.startsWith("blob:")) URL.revokeObjectURL(old);
+  };
+  img.src = src;
+  $(`${id}-figure`).hidden = false;
+}
+
 async function translate(event) {
   event.preventDefault();
   const files = $("translate-file").files;
   if (!files.length) { status("translate-status", "choose an image first", true); return; }
+  const info = card.translate;
+  const degrade = info.degrade && $("translate-degrade").checked;
+  const form = new FormData();
+  form.append("images", files[0], files[0].name);
+  if (info.mask && !degrade) {
+    const masks = $("translate-mask").files;
+    if (!masks.length) {
+      status("translate-status", "an inpainting run needs the hole mask (white = hole), or tick the clean-image box", true);
+      return;
+    }
+    form.append("masks", masks[0], masks[0].name);
+  }
+  const t = ticket("translate");
+  const url = `/api/translate?format=json&degrade=${degrade}&convert=${$("translate-convert").checked}`;
   status("translate-status", "translating…");
   try {
-    const blob = await (await call("/api/translate?format=png", upload(files), "translate-status")).blob();
-    const img = $("translate-output");
-    img.src = URL.createObjectURL(blob);
-    img.hidden = false;
-    status("translate-status", "");
+    const data = await (await call(url, { method: "POST", body: form }, "translate-status")).json();
+    if (!current("translate", t)) return;
+    showImage("translate-input", degrade ? `data:image/png;base64,${data.inputs[0]}` : URL.createObjectURL(files[0]), t);
+    showImage("translate-output", `data:image/png;base64,${data.images[0]}`, t);
+    const [w, h] = data.sizes[0];
+    status("translate-status", `${data.task}${data.scale > 1 ? ` x${data.scale}` : ""}: ${w}x${h} output` +
+      (degrade ? " (from the run's degradation of the upload)" : ""));
   } catch (e) {
-    status("translate-status", e.message, true);
+    if (current("translate", t)) status("translate-status", e.message, true);
   }
 }
 
@@ -178,11 +208,17 @@ async function start() {
   }
   const shape = card.shape.join("×");
   const classes = card.classes.length ? `, ${card.classes.length} classes` : "";
-  $("model-summary").textContent =
-    `${card.kind} generator${card.arch ? ` (${card.arch})` : ""}: samples ${shape}${classes}` +
-    (card.data ? `, trained on ${card.data}` : "") + (card.loss ? ` with the ${card.loss} loss` : "");
-  $("limits").textContent = `at most ${card.limits.max_n} samples, ${card.limits.max_images} images ` +
-    `of ${(card.limits.max_upload_bytes / 2 ** 20).toFixed(0)} MiB per request`;
+  const tr = card.translate;
+  $("model-summary").textContent = (card.kind === "translator"
+    ? `image-to-image generator${card.arch ? ` (${card.arch})` : ""} for ${tr.task}` +
+      (tr.scale > 1 ? ` x${tr.scale}` : "") + `: ${tr.channels}-channel images of any size`
+    : `${card.kind} generator${card.arch ? ` (${card.arch})` : ""}: samples ${shape}${classes}`) +
+    (card.data ? `, trained on ${card.data}` : "") +
+    (card.kind === "translator" ? ` at ${card.shape.slice(1).join("×")}` : "") +
+    (card.loss ? ` with the ${card.loss} loss` : "");
+  $("limits").textContent = (card.kind === "translator" ? "" : `at most ${card.limits.max_n} samples, `) +
+    `${card.limits.max_images} images of ${(card.limits.max_upload_bytes / 2 ** 20).toFixed(0)} MiB per request, ` +
+    `${card.limits.max_pixels.toLocaleString("en")} pixels each`;
   $("readme").textContent = card.readme || "(no README.md)";
 
   for (const n of [1, 4, 16, 64, 256]) {
@@ -218,6 +254,14 @@ async function start() {
 
   offer("score-section", "score-note", card.score);
   offer("translate-section", "translate-note", card.translate);
+  if (tr.available) {
+    $("translate-mask-label").hidden = !tr.mask;
+    $("translate-degrade-label").hidden = !tr.degrade;
+    $("translate-convert-label").hidden = false;
+    $("translate-degrade").addEventListener("change", () => {
+      $("translate-mask-label").hidden = !tr.mask || $("translate-degrade").checked;
+    });
+  }
   offer("walk-section", "walk-status", card.interpolate);
   if (card.kind !== "translator") {
     loadSamples();
