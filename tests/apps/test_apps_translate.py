@@ -124,3 +124,11 @@ def test_python_api_checks_arrays(runs):
         t(np.zeros((8, 8, 3), np.uint8))
     with pytest.raises(ValueError, match="uint8"):
         t(np.zeros((8, 8), np.float32))
+
+
+def test_evaluate_scores_an_image_to_image_run_against_its_baseline(runs, capsys):
+    assert main(["evaluate", str(runs["superres"]), "--num", "16", "--no-progress"]) == 0
+    out = capsys.readouterr().out
+    assert "data.task = superres, 16 test images" in out and "psnr" in out and "classical baseline" in out
+    assert main(["evaluate", str(runs["superres"]), "--metrics", "precision"]) == 1
+    assert "unknown metric 'precision' for an image-to-image run" in capsys.readouterr().err
