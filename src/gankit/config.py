@@ -84,7 +84,7 @@ class DataConfig:
     rain_angle: float = 20.0
     """derain: streak angle from vertical, drawn per image in [-rain_angle, rain_angle] degrees."""
     rain_length: float = 0.3
-    """derain: streak length / image side."""
+    """derain: streak length / data.resolution (in training pixels, so larger images get the same streaks)."""
     rain_intensity: float = 0.8
     """derain: brightness a streak adds at its core (0..1 of the range), drawn in [intensity/2, intensity]."""
     haze_beta: float = 1.5

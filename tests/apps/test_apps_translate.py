@@ -111,6 +111,8 @@ def test_translate_errors_are_one_line(runs, tmp_path, capsys):
     assert code == 0, err
     assert main(["sample", str(runs["denoise"]), "--out", str(tmp_path / "s.png")]) == 1
     assert "use gankit translate" in capsys.readouterr().err
+    assert main(["score", str(runs["superres"]), str(tmp_path / "odd.png")]) == 1
+    assert "judges (input, output) pairs" in capsys.readouterr().err
 
 
 def test_python_api_checks_arrays(runs):
@@ -122,3 +124,11 @@ def test_python_api_checks_arrays(runs):
         t(np.zeros((8, 8, 3), np.uint8))
     with pytest.raises(ValueError, match="uint8"):
         t(np.zeros((8, 8), np.float32))
+
+
+def test_evaluate_scores_an_image_to_image_run_against_its_baseline(runs, capsys):
+    assert main(["evaluate", str(runs["superres"]), "--num", "16", "--no-progress"]) == 0
+    out = capsys.readouterr().out
+    assert "data.task = superres, 16 test images" in out and "psnr" in out and "classical baseline" in out
+    assert main(["evaluate", str(runs["superres"]), "--metrics", "precision"]) == 1
+    assert "unknown metric 'precision' for an image-to-image run" in capsys.readouterr().err

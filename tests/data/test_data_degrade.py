@@ -127,3 +127,11 @@ def test_config_refuses_bad_task_values():
     with pytest.raises(C.ConfigError, match="^model.arch"):
         C.resolve(overrides=[{"model": {"arch": "unet"}, "train": {"kimg": 1}}])
     assert replace(DataConfig(), task="denoise").task == "denoise"
+
+
+def test_rain_streaks_keep_their_training_length_on_larger_images():
+    cfg = DataConfig(task="derain", resolution=28, rain_density=0.01)
+    small = degrade_fixed(-torch.ones(1, 1, 28, 28), cfg)
+    large = degrade_fixed(-torch.ones(1, 1, 280, 280), cfg)
+    wet = lambda d: float((d > -1).float().mean())
+    assert abs(wet(large) - wet(small)) < 0.5 * wet(small) + 0.02  # about the same share of pixels under rain

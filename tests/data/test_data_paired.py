@@ -98,3 +98,15 @@ def test_photos_dataset():
     from gankit.data.photos import HELD_OUT, TRAIN, held_out
     assert not set(TRAIN) & set(HELD_OUT) and [n for n, _ in held_out()] == ["chelsea", "rocket", "flower"]
     assert "3 held out" in check(DataConfig(name="photos")) and not has_labels(DataConfig(name="photos"))
+
+
+def test_data_verb_reads_pairs_with_the_pix2pix_defaults(tmp_path, capsys):
+    from gankit.cli import main
+    for i in range(2):
+        a, b = _pair(i)
+        _save(tmp_path / "pairs" / f"{i}.png", np.concatenate([a, b], 1))
+    assert main(["data", "check", "--data", str(tmp_path / "pairs"), "--set", "data.task=paired"]) == 0
+    assert "2 side-by-side pairs" in capsys.readouterr().out
+    assert main(["data", "grid", "--data", str(tmp_path / "pairs"), "--set", "data.task=paired",
+                 "--out", str(tmp_path / "g.png")]) == 0
+    assert Image.open(tmp_path / "g.png").size == (2 * (2 * 28) + 3 * 2, 28 + 2 * 2)  # A beside B, 2 pairs

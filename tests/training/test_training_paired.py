@@ -103,3 +103,38 @@ def test_setting_a_task_starts_from_the_pix2pix_preset(capsys):
     assert 'arch = "unet"' in text and 'task = "superres"' in text and 'out = "runs/pix2pix"' in text
     assert main(["train", "--print-config"]) == 0
     assert 'arch = "dcgan"' in capsys.readouterr().out  # the unconditional default is unchanged
+
+
+def test_paired_game_keeps_the_game_contract(tmp_path, tiny_idx_dir):
+    from gankit.data import load_dataset
+    from gankit.losses import make_loss
+    from gankit.training.games import GAMES, PairedGame
+    from gankit.training.regularize import Regularizers
+    from gankit.training.state import Batches, Counters, make_optimizers
+    cfg = paired_cfg(tmp_path / "c", tiny_idx_dir, "superres", "train.d_steps=2")
+    assert GAMES["paired"] is PairedGame
+    data = load_dataset(cfg.data)
+    G, D = PairedGame.build(cfg, data)
+    opt_g, opt_d = make_optimizers(cfg, G, D)
+    device, counters = torch.device("cpu"), Counters()
+    game = PairedGame(cfg, G, D, make_loss("nonsaturating"), Regularizers(cfg, device),
+                      torch.Generator().manual_seed(0), counters, device)
+    game.batches = Batches(data, cfg.train.batch_size, 0, device, counters)
+    g_calls = []
+    G.register_forward_hook(lambda module, args, out: g_calls.append(out.requires_grad))
+    for i in range(2):
+        loss_d, real_logits, fake_logits = game.d_step(i, last=i == 1)
+        assert loss_d.ndim == 0 and loss_d.requires_grad and real_logits.shape == fake_logits.shape
+        assert real_logits.shape[0] == cfg.train.batch_size and real_logits.shape[1] > 1  # one logit per patch
+        opt_d.zero_grad(set_to_none=True)
+        loss_d.backward()
+        opt_d.step()
+    assert g_calls == [False, True] and counters.images == 2 * cfg.train.batch_size
+    loss_g = game.g_step()
+    assert len(g_calls) == 2 and all(not p.requires_grad for p in D.parameters())
+    loss_g.backward()
+    assert all(p.grad is not None for p in G.parameters())
+    assert set(game.log_fields()) == {"l1", "adversarial"} and game.log_fields() == {}  # read once per window
+    with pytest.raises(RuntimeError, match="needs a d_step"):
+        game.g_step()
+    assert game.state_dict() == {}  # nothing beyond what the loop saves: checkpoints keep their format

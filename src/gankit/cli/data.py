@@ -13,7 +13,7 @@ from pathlib import Path
 
 from gankit import config as config_mod
 from gankit.cli.common import add_data_args, data_overrides, positive_int
-from gankit.cli.train import DEFAULT_PRESET
+from gankit.cli.train import DEFAULT_PRESET, IMAGE_TO_IMAGE_PRESET, _sets_task
 
 
 def add_parser(sub, name: str) -> argparse.ArgumentParser:
@@ -55,7 +55,8 @@ def data_config(args) -> config_mod.DataConfig:
                                          f"(e.g. --set data.channels=3)")
     chosen = argparse.Namespace(data=args.data or args.name, data_dir=args.data_dir)
     overrides = data_overrides(chosen, flag="--data" if args.data else "NAME_OR_PATH") + args.overrides
-    preset = None if args.config else args.preset or DEFAULT_PRESET
+    preset = None if args.config else args.preset or (IMAGE_TO_IMAGE_PRESET if _sets_task(args.overrides)
+                                                      else DEFAULT_PRESET)
     return config_mod.resolve(preset=preset, file=args.config, overrides=overrides).data
 
 
@@ -84,7 +85,12 @@ def run(args) -> int:
     prepare_dir(out.parent)
     data = load_dataset(cfg)
     if data.is_image:
-        save_grid(data.x[:args.num], out)
+        x = data.x[:args.num]
+        if cfg.task == "paired":  # (A, B) pairs held as 2C channels: show A beside B
+            import torch
+            c = x.shape[1] // 2
+            x = torch.cat([x[:, :c], x[:, c:]], dim=3)
+        save_grid(x, out)
     else:
         save_png(plot_points(data.x, data.x[:0]), out)
     shown = f"{min(args.num, len(data)):,} of " if data.is_image else ""

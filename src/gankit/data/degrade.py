@@ -24,7 +24,8 @@ denoise    gaussian: clean + N(0, (noise_sigma / 127.5)^2) per pixel (noise_sigm
            Clipped to the range.
 derain     streaks: seeds where U < density (density ~ U[rain_density / 2, rain_density] per image)
            with brightness U[0.5, 1], motion-blurred along one line per image (angle ~
-           U[-rain_angle, rain_angle] degrees from vertical, length rain_length * H), scaled to
+           U[-rain_angle, rain_angle] degrees from vertical, length rain_length * data.resolution
+           pixels, the training size, whatever the image's size), scaled to
            intensity ~ U[rain_intensity / 2, rain_intensity] at the core and added (white rain, all
            channels alike), clipped.
 dehaze     the atmospheric scattering model I = J t + A (1 - t), t = exp(-beta d) (Koschmieder;
@@ -196,7 +197,9 @@ def rain(clean01: Tensor, cfg: DataConfig, draw: _Draw) -> Tensor:
     n, c, h, w = clean01.shape
     p = draw.rand(4)  # density, angle, intensity, unused
     seeds_u = draw.rand(2, h, w)
-    length = max(3, round(cfg.rain_length * min(h, w)))
+    # In training pixels, not this image's: a large photo under `translate --degrade` gets the streaks
+    # the model was trained on, not streaks ten times longer that cover it.
+    length = max(3, round(cfg.rain_length * cfg.resolution))
     out = []
     for i in range(n):
         density = cfg.rain_density * (0.5 + 0.5 * float(p[i, 0]))
