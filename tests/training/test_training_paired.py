@@ -138,3 +138,39 @@ def test_paired_game_keeps_the_game_contract(tmp_path, tiny_idx_dir):
     with pytest.raises(RuntimeError, match="needs a d_step"):
         game.g_step()
     assert game.state_dict() == {}  # nothing beyond what the loop saves: checkpoints keep their format
+
+
+@pytest.mark.parametrize("task", ["denoise", "inpaint"])
+def test_under_two_processes_each_rank_gets_its_rows_of_the_one_process_inputs(tmp_path, tiny_idx_dir,
+                                                                                monkeypatch, task):
+    """torchrun: the paired game degrades the global batch from the shared noise stream, then cuts it,
+    so rank r's (input, target) are rows r*B/2 .. (r+1)*B/2 of what one process draws (emulated ranks)."""
+    from gankit.data import load_dataset
+    from gankit.losses import make_loss
+    from gankit.training import distributed
+    from gankit.training.games import PairedGame
+    from gankit.training.regularize import Regularizers
+    from gankit.training.state import Batches, Counters
+    cfg = paired_cfg(tmp_path / "c", tiny_idx_dir, task)
+    data = load_dataset(cfg.data)
+    device = torch.device("cpu")
+
+    def inputs(world: int, rank: int):
+        monkeypatch.setattr(distributed, "world_size", lambda: world)
+        monkeypatch.setattr(distributed, "rank", lambda: rank)
+        torch.manual_seed(0)
+        G, D = PairedGame.build(cfg, data)
+        counters = Counters()
+        game = PairedGame(cfg, G, D, make_loss("nonsaturating"), Regularizers(cfg, device),
+                          torch.Generator().manual_seed(7), counters, device)
+        game.batches = Batches(data, cfg.train.batch_size, 0, device, counters)
+        game.d_step(0, last=True)
+        cond, target, _ = game._last
+        return cond, target, counters.images
+
+    one_cond, one_target, one_images = inputs(1, 0)
+    ranks = [inputs(2, r) for r in (0, 1)]
+    assert all(images == one_images for _, _, images in ranks)  # counters count the global batch
+    assert torch.equal(torch.cat([c for c, _, _ in ranks]), one_cond)
+    assert torch.equal(torch.cat([t for _, t, _ in ranks]), one_target)
+    assert not torch.equal(ranks[0][0], ranks[1][0])  # different rows, different degradations

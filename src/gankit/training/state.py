@@ -84,9 +84,10 @@ class Batches:
         g = torch.Generator().manual_seed(self.seed * 1_000_003 + epoch)
         return torch.randperm(len(self.x), generator=g).to(self.x.device)
 
-    def next(self) -> tuple[torch.Tensor, bool]:
+    def next(self, shard: bool = True) -> tuple[torch.Tensor, bool]:
         """This process's rows of the next batch, (B / N, *shape) float in [-1, 1] (or raw floats
-        for toy data), and whether this batch finished an epoch."""
+        for toy data), and whether this batch finished an epoch. shard=False: the whole global
+        batch (B, *shape), for a game that draws randomness per image before it shards (paired)."""
         c, b = self.counters, self.batch_size
         idx = self._order[c.epoch_pos:c.epoch_pos + b]
         c.epoch_pos += b
@@ -96,7 +97,8 @@ class Batches:
             c.epoch += 1
             c.epoch_pos = 0
             self._order = self._permutation(c.epoch)
-        idx = distributed.shard(idx)  # this rank's rows (all of them in a single process)
+        if shard:
+            idx = distributed.shard(idx)  # this rank's rows (all of them in a single process)
         self._idx = idx
         batch = self.x[idx]
         return (to_float(batch) if self.is_image else batch), ended

@@ -31,7 +31,9 @@ Many processes (torchrun, `gankit.training.distributed`): `game.batches` already
 rank its rows of the global batch. Every random tensor a step draws from the loop's noise
 generator (z, fake labels, ...) is drawn for the *global* batch (train.batch_size rows) and cut
 with `self.shard(x)` — `self.latents()` does both for z — so that every rank draws the same
-stream and keeps different rows, and N processes with batch B train exactly like one process
+stream and keeps different rows (a game whose per-image draws happen inside a helper, such as
+the paired game's degradations, takes the whole global batch with `batches.next(shard=False)`,
+draws for all of it and cuts the results), and N processes with batch B train exactly like one process
 with batch B. A game holds no rank logic beyond that; the loop averages gradients and keeps
 the ranks in step. Losses are means over the rank's rows (as in a single process).
 

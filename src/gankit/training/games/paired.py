@@ -85,15 +85,18 @@ class PairedGame(Game):
 
     def d_step(self, i: int, last: bool) -> tuple[Tensor, Tensor, Tensor]:
         G, D, reg, t = self.G, self.D, self.reg, self.cfg.train
-        batch, _ = self.batches.next()
+        # The global batch is degraded whole, then cut: each image's degradation is drawn from the
+        # shared noise stream in the same place as in one process (see games/__init__.py, torchrun).
+        batch, _ = self.batches.next(shard=False)
         x, target = self.make_input(reg.real_batch(batch))
+        x, target = self.shard(x), self.shard(target)
         with torch.set_grad_enabled(last):
             fake = G(x)
         cond = condition(x, self.task.scale)
         self._last = (cond, target, fake)
         if self.cfg.loss.adversarial_weight == 0:  # the L1 baseline: D sits out (see the module docstring)
             zero = sum(p.sum() for p in D.parameters()) * 0.0
-            logits = torch.zeros(len(batch) // self.cfg.model.pack, 1, device=self.device)
+            logits = torch.zeros(len(x) // self.cfg.model.pack, 1, device=self.device)
             return zero, logits, logits
         D.requires_grad_(True)
         images = self.counters.images
