@@ -93,3 +93,10 @@ def test_a_damaged_generator_folder_is_named_by_info(run, capsys):
     code, out, _ = info(run / "generator", capsys, "--json")
     got = json.loads(out)
     assert code == 0 and got["kind"] == "generator" and got["ok"] is False and "model.safetensors" in got["problem"]
+
+
+def test_an_image_to_image_run_shows_its_task_not_a_latent_size(tmp_path, tiny_idx_dir, capsys):
+    run = train(tiny_config(tmp_path / "sr", tiny_idx_dir, "model.arch=unet", "data.task=superres",
+                            "data.scale=2", "train.kimg=0.032"), progress=False)
+    code, out, _ = info(run, capsys)
+    assert code == 0 and "task      superres x2" in out and "z_dim" not in out and "model     unet" in out

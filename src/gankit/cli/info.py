@@ -112,7 +112,11 @@ def _text(info: dict) -> str:
         shape = "" if str(d.get("name", "")).startswith("toy") else \
             f" {d.get('channels')}x{d.get('resolution')}x{d.get('resolution')}"
         lines.append(f"  data      {d.get('name')}{shape}")
-        lines.append(f"  model     {m.get('arch')} width {m.get('width')} z_dim {m.get('z_dim')}, "
+        task = d.get("task", "none")
+        if task not in ("none", None):  # a translator: its input is an image, it has no z
+            lines.append(f"  task      {task}" + (f" x{d.get('scale')}" if task == "superres" else ""))
+        latent = f"z_dim {m.get('z_dim')}" if task in ("none", None) else f"upsample {m.get('upsample')}"
+        lines.append(f"  model     {m.get('arch')} width {m.get('width')} {latent}, "
                      f"loss {_table(cfg, 'loss').get('name')}, batch {t.get('batch_size')}, "
                      f"d_steps {t.get('d_steps')}")
         lines.append(f"  budget    {budget}")
