@@ -238,21 +238,11 @@ def _train(cfg: Config, run_dir: Path, source: str, old_entries: list[Path], *, 
             return
         name = f"{tag}_img{counters.images:09d}_epoch{counters.epoch:03d}.png"
         grid = game.picture(G_show)  # a game may draw its own (image-to-image: input | output | target)
+        if grid is None and data.is_image:
+            grid = _sample_grid(G_show, t.grid_size, t.seed, device)
         if grid is not None:
-            pass
-        elif data.is_image and G_show.num_classes:
-            # One row per class (the first grid_size classes), each row the same latents of the seed.
-            shown = min(G_show.num_classes, t.grid_size)
-            cols = max(1, t.grid_size // shown)
-            images = to_uint8(torch.cat([G_show.sample(cols, seed=t.seed, device=device, labels=c)
-                                         for c in range(shown)]))
-            grid = make_grid(images, nrow=cols)
-        elif data.is_image:
-            images = to_uint8(G_show.sample(t.grid_size, seed=t.seed, device=device))
-            grid = make_grid(images)
-        if data.is_image or grid is not None:
             save_png(grid, run_dir / "samples" / name, scale=grid_scale(data.x.shape[-1]))
-        else:
+        else:  # toy data: the classic picture of p_data and p_g
             grid = plot_points(real_preview, G_show.sample(2048, seed=t.seed, device=device))
             save_png(grid, run_dir / "samples" / name)
         log.image("samples", grid, counters.images)
@@ -459,6 +449,17 @@ def _seed_rank_streams(seed: int, reg: Regularizers, saved: list | None, step: i
         return
     torch.manual_seed(dist.rank_seed(seed, salt=step))
     reg.rng.manual_seed(dist.rank_seed(seed + 7919, salt=step))
+
+
+def _sample_grid(G, n: int, seed: int, device: torch.device):
+    """The fixed-seed training grid of n samples as uint8 (H, W, C); a conditional G gives one row per
+    class (the first n classes), each row the same latents of the seed."""
+    if not G.num_classes:
+        return make_grid(to_uint8(G.sample(n, seed=seed, device=device)))
+    shown = min(G.num_classes, n)
+    cols = max(1, n // shown)
+    images = to_uint8(torch.cat([G.sample(cols, seed=seed, device=device, labels=c) for c in range(shown)]))
+    return make_grid(images, nrow=cols)
 
 
 def _finite_params(*modules: torch.nn.Module) -> bool:
