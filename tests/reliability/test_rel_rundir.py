@@ -156,7 +156,7 @@ def test_too_small_dataset_fails_before_writing_and_the_advice_works(tmp_path, c
     assert main(argv) == 1
     err = _err(capsys)
     assert "train.batch_size: 64 is larger than the dataset (1 example" in err and "--set train.batch_size=1" in err
-    assert not out.exists()
+    assert not out.exists() and not out.parent.exists()  # nor the runs/ folder the start created
     assert main(argv + ["--set", "train.batch_size=1"]) == 0
     assert (out / "generator" / "model.safetensors").is_file()
     capsys.readouterr()

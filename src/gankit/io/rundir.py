@@ -76,10 +76,17 @@ class RunLock:
     failed start leaves no trace."""
 
     def __init__(self, run_dir: Path):
-        self.run_dir, self.path, self._fd, self._created = Path(run_dir), Path(run_dir) / LOCK_NAME, None, False
+        self.run_dir, self.path, self._fd = Path(run_dir), Path(run_dir) / LOCK_NAME, None
+        self._created: list[Path] = []
 
     def acquire(self) -> "RunLock":
-        self._created = not self.run_dir.exists()
+        # The folders this start creates, deepest first (runs/new/ and a new runs/ above it), so a
+        # failed start removes them all again.
+        self._created = []
+        folder = self.run_dir.absolute()
+        while not folder.exists():
+            self._created.append(folder)
+            folder = folder.parent
         try:
             self.run_dir.mkdir(parents=True, exist_ok=True)
         except OSError as e:
@@ -116,8 +123,8 @@ class RunLock:
         try:
             if [p.name for p in self.run_dir.iterdir()] == [LOCK_NAME]:  # unlink while still holding it
                 self.path.unlink()
-                if self._created:
-                    self.run_dir.rmdir()
+                for folder in self._created:  # each only if still empty (rmdir refuses otherwise)
+                    folder.rmdir()
         except OSError:
             pass
         os.close(self._fd)  # closing the descriptor drops the flock
