@@ -9,6 +9,7 @@ import pytest
 
 from gankit.io.checkpoint import complete_checkpoints
 from gankit.io.logs import read_metrics
+from gankit.training.loop import train
 
 from helpers import tiny_config
 
@@ -31,3 +32,24 @@ def test_signal_saves_a_checkpoint_and_exits_conventionally(tmp_path, tiny_idx_d
     assert (tmp_path / "run" / "generator" / "model.safetensors").is_file()
     steps = read_metrics(cfg.out)[-1]["step"]
     assert int(ckpts[0].name.split("_")[1]) == steps  # the checkpoint holds the last finished step
+
+
+def test_the_log_is_closed_when_training_ends_in_an_exception(tmp_path, tiny_idx_dir, monkeypatch):
+    """A second Ctrl-C (KeyboardInterrupt mid-step) still closes metrics.jsonl and the TensorBoard
+    writer, which flushes its last events only on close."""
+    from gankit.io.logs import MetricsLog
+    from gankit.training.games import UnconditionalGame
+    closed, calls = [], []
+    real_close, real_g_step = MetricsLog.close, UnconditionalGame.g_step
+    monkeypatch.setattr(MetricsLog, "close", lambda self: (closed.append(True), real_close(self))[1])
+
+    def g_step(self):
+        calls.append(1)
+        if len(calls) == 3:
+            raise KeyboardInterrupt
+        return real_g_step(self)
+
+    monkeypatch.setattr(UnconditionalGame, "g_step", g_step)
+    with pytest.raises(KeyboardInterrupt):
+        train(tiny_config(tmp_path / "run", tiny_idx_dir), progress=False)
+    assert closed

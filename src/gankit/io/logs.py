@@ -48,9 +48,17 @@ class MetricsLog:
             self._tb.add_image(tag, array, images, dataformats="HWC")
 
     def close(self) -> None:
+        """Close the file and the TensorBoard writer (which flushes its last events); idempotent."""
         self._file.close()
         if self._tb is not None:
             self._tb.close()
+            self._tb = None
+
+    def __enter__(self) -> "MetricsLog":
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.close()  # also when training ends in an exception (a second Ctrl-C, a divergence)
 
 
 NUMERIC_KEYS = ("step", "images", "epoch", "seconds", "loss_d", "loss_g", "d_real", "d_fake", "img_per_s")

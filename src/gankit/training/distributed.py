@@ -283,3 +283,9 @@ class NullLog:
 
     def close(self) -> None:
         pass
+
+    def __enter__(self) -> "NullLog":
+        return self
+
+    def __exit__(self, *exc) -> None:
+        pass

@@ -306,7 +306,7 @@ def _train(cfg: Config, run_dir: Path, source: str, old_entries: list[Path], *, 
     # ---- the loop
     G.train(), D.train()
     stopping = None  # the stop signal as agreed by all ranks at the end of a step (stop.signum at N = 1)
-    with stop:
+    with stop, log:  # the log is closed however the loop ends
         while not done() and stopping is None:
             tick = time.perf_counter()
             images_before, epoch_before = counters.images, counters.epoch
