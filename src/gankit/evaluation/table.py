@@ -58,9 +58,8 @@ def format_table(result: dict) -> str:
                      f"--num; FID and KID grow as samples shrink, so the floor is a little pessimistic")
     if "copying" in result["metrics"]:
         c = result["metrics"]["copying"]
-        verdict = "DATA COPYING" if c["copying"] else "no data copying detected"
-        lines.append(f"copying: {verdict} (C_T {_num(c['value'])} over {c['cells_used']} of {c['cells']} k-means "
-                     f"cells, flagged below -3; Z_U over the whole train split {_num(c['z_u'])}); "
+        lines.append(f"copying: {c['verdict']} (C_T {_num(c['value'])} over {c['cells_used']} of {c['cells']} "
+                     f"k-means cells, copying needs < -3; Z_U over the whole train split {_num(c['z_u'])}); "
                      f"{100 * c['share_closer']:.1f}% of samples are closer to a training image than 95% of the "
                      f"{c['heldout_num']:,} held-out images are (~5% when not copying)")
     if result.get("manifold_reference_num"):
