@@ -5,15 +5,15 @@
     (a rerun with the same --runs reuses the runs already trained to a budget, and resumes them)
 
 Data: `lfw-faces`, the 100 LFW faces in scikit-image, 80 for training and 20 held out.
-Each recipe trains on `--kimg` thousand images, evaluated at each budget (a fixed amount of work rather than of minutes, so
-that a busy shared machine changes the time taken but not the result), all at once, each pinned
-to a core with one thread:
+Each recipe trains on `--kimg` thousand images, evaluated at each budget (a fixed amount of work
+rather than of minutes, so that a busy shared machine changes the time taken but not the result),
+all at once, each pinned to a core with one thread:
 
-- `faces-100` as shipped: DiffAugment colour + translation + cutout + flip at an ADA-adapted
-  strength, R1, EMA of G;
-- the same with DiffAugment as its paper runs it on 100 images: colour + translation + cutout,
-  always applied (p = 1);
-- the same without augmentation (augment.policy = "", adaptive off).
+- the ADA variant: colour + translation + cutout + flip at a strength ADA adapts to D's
+  overfitting (p from 0.5, target E[sign D(x)] = 0.6; the first version of the preset);
+- `faces-100` as shipped: DiffAugment as its paper runs it on 100 images, colour + translation +
+  cutout always applied (p = 1), R1 0.1, EMA of G;
+- the same without augmentation (augment.policy = "").
 
 Then, as the 100-shot papers report (DiffAugment: "fid5k-train"), FID and KID of 5,000 samples
 against the 100 faces, and the data-copying test (`gankit evaluate --metrics copying`: samples'
@@ -38,12 +38,14 @@ HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE.parent))
 from flops import load_average, machine_info, run_commands, source_state  # noqa: E402
 
-RECIPES = {  # name -> (--set overrides of the preset, picture stem)
-    "faces-100 (DiffAugment + flip, ADA p, R1, EMA)": ([], "faces-100"),
-    "faces-100 with DiffAugment at p = 1 (no ADA, no flip)": (
-        ["augment.policy=color,translation,cutout", "augment.p=1.0", "augment.adaptive=false"], "diffaugment-p1"),
-    "faces-100 without augmentation": (["augment.policy=", "augment.adaptive=false"], "no-augmentation"),
+RECIPES = {  # name -> (--set overrides of the preset, picture stem); the preset is the second
+    "faces-100 with ADA instead (adaptive p from 0.5, target 0.6) and flips": (
+        ["augment.policy=color,translation,cutout,flip", "augment.p=0.5", "augment.adaptive=true",
+         "augment.ada_target=0.6", "augment.ada_kimg=100"], "ada-flip"),
+    "faces-100 (DiffAugment at p = 1, R1, EMA)": ([], "faces-100"),
+    "faces-100 without augmentation": (["augment.policy="], "no-augmentation"),
 }
+PRESET = 1
 ANCHOR = ("DiffAugment (Zhao et al. 2020), 100-shot, StyleGAN2 at 256x256, Inception fid5k-train: "
           "Obama 80.20 -> 46.87, Grumpy cat 48.90 -> 27.08, Panda 34.27 -> 12.06 without -> with "
           "DiffAugment (mit-han-lab/data-efficient-gans, DiffAugment-stylegan2/README.md)")
@@ -85,8 +87,7 @@ def main(argv=None) -> None:
                        "--no-progress"]
             jobs.append((name, cmd, runs / f"r{i}-{kimg:g}kimg.log"))
         run_commands(jobs)
-        last = n == len(budgets) - 1
-        rows = [evaluate_run(name, runs / f"r{i}", args.num, out, RECIPES[name][1] if last else None, i == 0 and last)
+        rows = [evaluate_run(name, runs / f"r{i}", args.num, out, f"{RECIPES[name][1]}-{kimg:g}kimg", i == PRESET)
                 for i, name in enumerate(RECIPES)]
         stages.append({"kimg": kimg, "trained": [j[0] for j in jobs], "wall_seconds": round(time.perf_counter() - t0, 1),
                        "load_average_before": load_before, "load_average_after": load_average(), "rows": rows})
@@ -133,7 +134,7 @@ def _scores(samples_u8, train_u8, test_u8) -> dict:
             "cells_used": test["cells_used"]}
 
 
-def evaluate_run(name: str, run: Path, num: int, out: Path, stem: str | None, is_preset: bool) -> dict:
+def evaluate_run(name: str, run: Path, num: int, out: Path, stem: str, is_preset: bool) -> dict:
     from gankit.config import DataConfig
     from gankit.evaluation import evaluate
     from gankit.evaluation.copying import write_picture
@@ -150,11 +151,11 @@ def evaluate_run(name: str, run: Path, num: int, out: Path, stem: str | None, is
     row["evaluate"] = {k: {kk: vv for kk, vv in v.items() if kk not in ("closest", "closest_heldout",
                                                                            "cell_z_u", "cell_heldout_share")}
                        for k, v in res["metrics"].items()}
-    if stem:
-        save_grid(samples[:64], out / f"{stem}.png", nrow=8, scale=3)
-        row["grid"] = f"{stem}.png"
+    save_grid(samples[:64], out / f"{stem}.png", nrow=8, scale=3)
+    row["grid"] = f"{stem}.png"
     if is_preset:
-        write_picture(G, DataConfig(name="lfw-faces"), res["metrics"]["copying"], 0, out / "copying.png")
+        kimg = stem.rsplit("-", 1)[1]
+        write_picture(G, DataConfig(name="lfw-faces"), res["metrics"]["copying"], 0, out / f"copying-{kimg}.png")
     print(row, flush=True)
     return row
 
@@ -196,6 +197,7 @@ def markdown(report: dict) -> str:
         f"on {m['usable_cores']} cores of a shared machine, 1 thread each (seed {report['seed']}); "
         f"{report['seconds'] / 60:.1f} min in all. Budgets are images, not minutes, so the load changes the time "
         "taken, not the result; the minutes column is each run's own training time.", "",
+        *([f"Note: {report['note']}", ""] if report.get("note") else []),
         f"Data: lfw-faces (scikit-image's 100 LFW faces, 28x28 grey), 80 train / 20 held out. "
         f"{report['num']:,} samples per row (latent seed 0). FID and KID against all 100 faces, as the 100-shot "
         "papers report (their FID is against the training set); **pixel space**, not Inception: comparable "
@@ -214,9 +216,10 @@ def markdown(report: dict) -> str:
     lines += ["", f"Anchor: {report['anchor']}. Their ratio (about 1.7-2.8x lower FID with DiffAugment) is the "
               "effect sought here; the values are not comparable (Inception features, 256x256 colour, "
               "StyleGAN2 trained for hours on GPUs).", "",
-              "Pictures (last budget): `faces-100.png`, `diffaugment-p1.png` and `no-augmentation.png` (64 "
-              "samples each, latent seed 0), `copying.png` (the faces-100 samples closest to a training face, "
-              "their nearest training faces, and the held-out faces closest to a training face for scale).", ""]
+              "Pictures, per budget K: `faces-100-Kkimg.png`, `diffaugment-p1-Kkimg.png` and "
+              "`no-augmentation-Kkimg.png` (64 samples each, latent seed 0), `copying-Kkimg.png` (the faces-100 "
+              "samples closest to a training face, their nearest training faces, and the held-out faces closest "
+              "to a training face for scale).", ""]
     return "\n".join(lines)
 
 

@@ -257,11 +257,15 @@ def evaluate(generator, metrics=None, num: int | None = None, extractor="classif
     metrics: names (list or "fid,kid"); default all. Images: fid, kid,
         precision, recall, density, coverage, is, classes (the last two need
         class labels). Toy data: modes, high_quality, reverse_kl.
+        copying (Meehan et al.'s data-copying test, `copying.py`) is among the
+        defaults when the train split has fewer than 10,000 images.
     num: samples (default 10000 for images, 2500 for toy data).
     extractor: "classifier" (the domain classifier, fitted and cached on first
         use), "inception" (with `inception_weights`, a file path) or any
         nn.Module mapping float (N, C, H, W) in [-1, 1] to (N, F); give it a
         string attribute ``cache_key`` to have its real features cached.
+        "pixels" uses raw pixels (`pixels.py`); one-class datasets (lfw-faces)
+        have no domain classifier, so "classifier" means "pixels" for them.
     data_cfg: the real data to compare with; default: the generator's training data.
     seed: latent seed of the samples. classifier: a ClassifierConfig for the
         domain classifier (default `classifier.DEFAULT_CONFIG`).
