@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import importlib
 import sys
 
 import numpy as np
@@ -12,7 +13,17 @@ from gankit.cli import main
 from gankit.config import DataConfig
 from gankit.data import DATASETS, DataError, check, has_labels, lfw, load_dataset
 
-skimage = pytest.importorskip("skimage")
+
+
+def _have_skimage() -> bool:
+    try:
+        importlib.import_module("skimage")
+    except ImportError:
+        return False
+    return True
+
+
+needs_skimage = pytest.mark.skipif(not _have_skimage(), reason="scikit-image (the faces extra) is not installed")
 
 
 def _faces_uint8() -> np.ndarray:
@@ -20,6 +31,7 @@ def _faces_uint8() -> np.ndarray:
     return np.round(np.asarray(data.lfw_subset())[:100] * 255).astype(np.uint8)
 
 
+@needs_skimage
 def test_registered_unlabelled_and_split_80_20_without_overlap():
     assert "lfw-faces" in DATASETS and not has_labels(DataConfig(name="lfw-faces"))
     train = lfw.load_lfw("train")
@@ -36,6 +48,7 @@ def test_registered_unlabelled_and_split_80_20_without_overlap():
     assert torch.equal(lfw.split_indices()["test"], idx["test"])
 
 
+@needs_skimage
 def test_only_faces_are_used_not_the_background_crops():
     from skimage import data
     every = np.asarray(data.lfw_subset())
@@ -44,6 +57,7 @@ def test_only_faces_are_used_not_the_background_crops():
     assert not any(np.array_equal(b, f) for b in backgrounds for f in both)
 
 
+@needs_skimage
 @pytest.mark.parametrize("resolution", [28, 32])
 def test_load_dataset_resizes_antialiased(resolution):
     data = load_dataset(DataConfig(name="lfw-faces", resolution=resolution))
@@ -54,6 +68,7 @@ def test_load_dataset_resizes_antialiased(resolution):
     assert load_dataset(DataConfig(name="lfw-faces", split="test", channels=3)).x.shape == (20, 3, 28, 28)
 
 
+@needs_skimage
 def test_check_and_the_cli_say_where_the_faces_come_from(capsys):
     assert "80" in check(DataConfig(name="lfw-faces")) and "scikit-image" in check(DataConfig(name="lfw-faces"))
     assert main(["data", "check", "lfw-faces"]) == 0
@@ -70,6 +85,7 @@ def test_without_scikit_image_one_line_names_the_extra(monkeypatch, capsys):
     assert err.startswith("gankit: error:") and "gankit[faces]" in err and "\n" not in err
 
 
+@needs_skimage
 def test_a_damaged_scikit_image_data_file_is_one_line(monkeypatch):
     from skimage import data
 

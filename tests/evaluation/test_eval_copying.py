@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import importlib
 import json
 
 import numpy as np
@@ -95,7 +96,17 @@ def test_cells_adapt_to_a_small_held_out_set_and_bad_inputs_are_one_line():
 
 # --------------------------------------------------------------------------- evaluate on lfw-faces
 
-pytest.importorskip("skimage")
+
+
+def _have_skimage() -> bool:
+    try:
+        importlib.import_module("skimage")
+    except ImportError:
+        return False
+    return True
+
+
+needs_skimage = pytest.mark.skipif(not _have_skimage(), reason="scikit-image (the faces extra) is not installed")
 FACES = DataConfig(name="lfw-faces")
 
 
@@ -104,6 +115,7 @@ def _faces(split: str) -> torch.Tensor:
     return to_float(load_dataset(DataConfig(name="lfw-faces", split=split)).x)
 
 
+@needs_skimage
 def test_evaluate_flags_a_generator_that_returns_its_training_faces(replay):
     train = _faces("train")
     G = replay(train[torch.arange(400) % 80])
@@ -115,6 +127,7 @@ def test_evaluate_flags_a_generator_that_returns_its_training_faces(replay):
     assert train[c["closest"][0]["train"]].equal(G.x[c["closest"][0]["sample"]])
 
 
+@needs_skimage
 def test_evaluate_passes_noisy_new_faces_and_runs_copying_by_default(replay):
     # Held-out faces with mild noise: as far from the 80 training faces as real new faces are.
     held = _faces("test")
@@ -141,6 +154,7 @@ def test_copying_is_a_default_below_10000_training_images(tiny_data_cfg, tmp_pat
     assert not copying.default_on(DataConfig(name="cifar10"))
 
 
+@needs_skimage
 def test_no_held_out_images_is_one_line(replay, monkeypatch):
     from gankit.evaluation import evaluator
     from gankit.data import Dataset
@@ -170,6 +184,7 @@ def faces_run(tmp_path_factory):
         torch.set_num_threads(before)
 
 
+@needs_skimage
 def test_cli_copying_fields_table_and_picture(faces_run, tmp_path, capsys):
     out = tmp_path / "eval.json"
     assert main(["evaluate", str(faces_run), "--metrics", "copying,kid", "--num", "200", "--json", str(out),
@@ -188,6 +203,7 @@ def test_cli_copying_fields_table_and_picture(faces_run, tmp_path, capsys):
         assert im.format == "PNG" and im.width >= copying.PICTURE_PAIRS * 28 * 3 and im.height > 4 * 28 * 3
 
 
+@needs_skimage
 def test_cli_picture_path_and_its_errors(faces_run, tmp_path, capsys):
     pic = tmp_path / "pairs.png"
     assert main(["evaluate", str(faces_run / "generator"), "--metrics", "copying", "--num", "50",
