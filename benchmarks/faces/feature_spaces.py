@@ -72,8 +72,9 @@ def main(argv=None) -> None:
     made = cases(train, test)
     lines = ["# The data-copying test on lfw-faces in three feature spaces", "",
              f"Command: `python benchmarks/faces/feature_spaces.py {' '.join(sys.argv[1:] if argv is None else argv)}`",
-             "", "Each cell: C_T / share of samples closer to a training face than 95 % of held-out faces; "
-             "**bold** = called copying (C_T < -3 and share > 25 %).", "",
+             "", "Each cell: C_T / share of samples closer to a training face than 95 % of held-out faces / "
+             "spread (the samples' median pairwise distance over the training faces'); **bold** = called "
+             "copying (C_T < -3, share > 25 % and spread >= 0.75).", "",
              "| generator | " + " | ".join(spaces) + " |", "|---" * (len(spaces) + 1) + "|"]
     with torch.no_grad():
         feats = {name: (f(train).double().numpy(), f(test).double().numpy()) for name, f in spaces.items()}
@@ -81,7 +82,7 @@ def main(argv=None) -> None:
             cells = []
             for name, f in spaces.items():
                 r = copying_test(f(x).double().numpy(), feats[name][1], feats[name][0])
-                text = f"{r['c_t']:.2f} / {100 * r['share_closer']:.0f} %"
+                text = f"{r['c_t']:.2f} / {100 * r['share_closer']:.0f} % / {r['spread']:.2f}"
                 cells.append(f"**{text}**" if r["copying"] else text)
             lines.append(f"| {case} | " + " | ".join(cells) + " |")
             print(lines[-1], flush=True)

@@ -130,7 +130,8 @@ def _scores(samples_u8, train_u8, test_u8) -> dict:
     kid, kid_std = M.kid(gen, hundred)
     test = copying.copying_test(gen, te, tr)
     return {"fid": M.fid(gen, hundred), "kid": kid, "kid_std": kid_std, "c_t": test["c_t"], "z_u": test["z_u"],
-            "share_closer": test["share_closer"], "copying": test["copying"], "cells": test["cells"],
+            "share_closer": test["share_closer"], "spread": test["spread"], "copying": test["copying"],
+            "cells": test["cells"],
             "cells_used": test["cells_used"]}
 
 

@@ -81,6 +81,15 @@ def test_an_underfit_generator_gives_a_positive_statistic():
     assert r["share_closer"] < 0.05
 
 
+def test_blends_of_training_points_are_close_but_not_called_copies():
+    picks = np.random.default_rng(12).integers(len(TRAIN), size=(2000, 8))
+    r = copying_test(TRAIN[picks].mean(1), HELD, TRAIN)  # averages of 8 training points
+    assert r["c_t"] < -3 and r["spread"] < 0.5 and not r["copying"]
+    assert "not copies" in r["verdict"] or "not near-copies" in r["verdict"]
+    copies = copying_test(TRAIN[picks[:, 0]], HELD, TRAIN)
+    assert copies["copying"] and copies["spread"] == pytest.approx(1.0, abs=0.1)
+
+
 def test_cells_adapt_to_a_small_held_out_set_and_bad_inputs_are_one_line():
     train, held = gauss(80, 9), gauss(20, 10)  # lfw-faces' 80 / 20
     r = copying_test(train[np.arange(500) % 80], held, train)
@@ -124,6 +133,7 @@ def test_evaluate_flags_a_generator_that_returns_its_training_faces(replay):
     c = res["metrics"]["copying"]
     assert c["copying"] and c["value"] < -4 and c["share_closer"] == 1.0 and c["floor"] == 0.0
     assert c["train_num"] == 80 and c["heldout_num"] == 20 and c["closest"][0]["distance"] == 0.0
+    assert c["verdict"].startswith("DATA COPYING") and c["spread"] > 0.9
     assert train[c["closest"][0]["train"]].equal(G.x[c["closest"][0]["sample"]])
 
 
@@ -137,6 +147,16 @@ def test_evaluate_passes_noisy_new_faces_and_runs_copying_by_default(replay):
     assert "copying" in res["metrics"] and "fid" in res["metrics"] and "classes" not in res["metrics"]
     c = res["metrics"]["copying"]
     assert not c["copying"] and c["value"] > -3 and c["share_closer"] < 0.5
+
+
+@needs_skimage
+def test_an_average_face_is_close_to_the_training_faces_but_not_a_copy(replay):
+    train = _faces("train")
+    g = torch.Generator().manual_seed(1)
+    blobs = (train.mean(0, keepdim=True) + 0.05 * torch.randn(300, 1, 28, 28, generator=g)).clamp(-1, 1)
+    c = evaluate(replay(blobs), metrics="copying", num=300, data_cfg=FACES)["metrics"]["copying"]
+    assert c["value"] < -3 and c["share_closer"] > 0.9  # closer than new faces: the mean minimises L2
+    assert c["spread"] < 0.3 and not c["copying"] and "average face, not copies" in c["verdict"]
 
 
 def test_copying_is_a_default_below_10000_training_images(tiny_data_cfg, tmp_path):
