@@ -232,7 +232,18 @@ def test_cli_picture_path_and_its_errors(faces_run, tmp_path, capsys):
     capsys.readouterr()
     for args, msg in ((["--copying-picture", str(tmp_path / "x.jpg")], "ending in .png"),
                       (["--copying-picture", str(tmp_path / "no" / "x.png")], "no folder"),
-                      (["--metrics", "fid", "--copying-picture", str(pic)], "add it to --metrics")):
+                      (["--metrics", "fid", "--copying-picture", str(pic)], "add it to --metrics"),
+                      (["--features", "classifier"], "no domain classifier to train; use --features pixels")):
         assert main(["evaluate", str(faces_run), "--num", "50", "--no-progress", *args]) == 1
         err = capsys.readouterr().err.strip()
         assert err.startswith("gankit: error:") and msg in err and "\n" not in err
+
+
+def test_cli_pixel_features_on_labelled_data(tiny_run, tmp_path, capsys):
+    pic = tmp_path / "pairs.png"
+    assert main(["evaluate", str(tiny_run), "--features", "pixels", "--metrics", "fid,copying", "--num", "64",
+                 "--copying-picture", str(pic), "--json", "-", "--no-progress"]) == 0
+    r = json.loads(capsys.readouterr().out)
+    assert r["extractor"].startswith("pixel space") and r["feature_dim"] == 28 * 28
+    assert list(r["metrics"]) == ["fid", "copying"] and r["metrics"]["copying"]["picture"] == str(pic)
+    assert pic.is_file()

@@ -143,7 +143,8 @@ def run(args) -> int:
 
 
 def _features(args, data_cfg) -> str:
-    if args.features != "auto":
-        return args.features
     from gankit.evaluation.pixels import default_extractor
-    return default_extractor(data_cfg)
+    if args.features == "classifier" and default_extractor(data_cfg) == "pixels":
+        raise ValueError(f"--features classifier: {data_cfg.name} has one class, so there is no domain "
+                         f"classifier to train; use --features pixels (the default for it)")
+    return default_extractor(data_cfg) if args.features == "auto" else args.features
