@@ -54,8 +54,9 @@ def test_replaying_the_test_images_scores_exactly_the_floor(tiny_data_cfg, fitte
 
 def test_real_features_and_floors_are_cached(tiny_run, fitted, monkeypatch, eval_cache):
     first = evaluate(tiny_run, num=NUM)
-    # The num-sized reference and floors, and the fixed k-NN manifold reference (evaluator.MANIFOLD_REF_NUM).
-    assert len(list((eval_cache / "features" / "real").glob("*.npz"))) == 2
+    # The num-sized reference and floors, the fixed k-NN manifold reference (evaluator.MANIFOLD_REF_NUM),
+    # and the whole train and test splits of the data-copying test (on by default below 10,000 images).
+    assert len(list((eval_cache / "features" / "real").glob("*.npz"))) == 3
 
     def no_data(*args, **kwargs):
         raise AssertionError("real data was read again")
@@ -162,7 +163,7 @@ def test_unlabeled_folder_with_a_custom_extractor_skips_class_scores(tmp_path, r
     cfg = DataConfig(name="folder", path=str(tmp_path))
     G = replay(torch.rand(20, 1, 28, 28) * 2 - 1)
     r = evaluate(G, num=20, data_cfg=cfg, extractor=Projection())
-    assert list(r["metrics"]) == ["fid", "kid", "precision", "recall", "density", "coverage"]
+    assert list(r["metrics"]) == ["fid", "kid", "precision", "recall", "density", "coverage", "copying"]
     assert r["reference_num"] == 20 and r["floor_num"] == 12
     with pytest.raises(DataError, match="no class labels"):
         evaluate(G, num=20, data_cfg=cfg, extractor=Projection(), metrics="classes")

@@ -43,7 +43,15 @@ examples:
   gankit evaluate runs/stacked                  stacked-fashion-mnist run: modes (of 1000), reverse_kl
   gankit evaluate runs/x/generator-best         the best generator kept by train-time evaluation
   gankit evaluate runs/sr --metrics psnr,ssim,fid   an image-to-image run (data.task): its test split's
-                                                translations vs the targets, beside the classical baseline""")
+                                                translations vs the targets, beside the classical baseline
+  gankit evaluate runs/faces-100 --metrics copying,kid   did G copy its 80 training faces?
+
+copying (Meehan et al. 2020's data-copying test) runs by default when the training split has
+fewer than 10,000 images: each sample's distance to its nearest training image is compared
+(Mann-Whitney U, per k-means cell of the training set) with the held-out test images' distances.
+C_T ~ 0: samples are as new as real held-out images; C_T < -3: flagged as copying; C_T > 0:
+samples farther from the data than real images (an imperfect, not a copying, generator).
+It also draws the closest sample/training pairs (--copying-picture).""")
     p.add_argument("model", metavar="RUN_OR_GENERATOR", help="a run folder, its generator/ folder or a checkpoint")
     p.add_argument("--metrics", metavar="LIST", help="comma-separated metric names (default: all)")
     p.add_argument("--num", type=positive_int,
@@ -53,6 +61,12 @@ examples:
     p.add_argument("--json", metavar="FILE", help="also write the results as JSON to FILE ('-': JSON on stdout only)")
     p.add_argument("--inception-weights", metavar="FILE",
                    help="use the FID Inception-v3 with these weights (safetensors or a torch state_dict)")
+    p.add_argument("--features", choices=["auto", "classifier", "pixels"], default="auto",
+                   help="feature space (default auto: the domain classifier, or pixels for datasets with one "
+                        "class such as lfw-faces; --inception-weights overrides both)")
+    p.add_argument("--copying-picture", metavar="FILE",
+                   help="with the copying metric: where to draw the closest sample/training pairs (default: "
+                        "copying.png in the run folder, else in the current folder)")
     p.add_argument("--data-dir", metavar="DIR", help="where the run's dataset is, if not where it was trained from")
     p.add_argument("--batch-size", type=positive_int, default=500,
                    help="images per batch through the feature extractor (default: 500)")
@@ -82,6 +96,18 @@ def run(args) -> int:
         if Path(args.json).is_dir() or not Path(args.json).parent.is_dir():
             raise FileError(f"--json: cannot write {args.json!r}: " + (
                 "it is a folder" if Path(args.json).is_dir() else f"no folder {str(Path(args.json).parent)!r}"))
+    if args.copying_picture:  # fail before the evaluation
+        from pathlib import Path
+
+        from gankit.io.files import FileError
+        if args.metrics and "copying" not in [m.strip().lower() for m in args.metrics.split(",")]:
+            raise ValueError("--copying-picture: the picture comes with the copying metric; add it to --metrics")
+        pic = Path(args.copying_picture)
+        if pic.suffix.lower() != ".png":
+            raise ValueError(f"--copying-picture {pic}: give a path ending in .png")
+        if pic.is_dir() or not pic.parent.is_dir():
+            raise FileError(f"--copying-picture: cannot write {str(pic)!r}: " + (
+                "it is a folder" if pic.is_dir() else f"no folder {str(pic.parent)!r}"))
     if args.threads:
         import torch
         torch.set_num_threads(args.threads)
@@ -98,15 +124,22 @@ def run(args) -> int:
                                  f"without features or dataset files")
     data_cfg = G.config.data if not args.data_dir else replace(G.config.data, path=args.data_dir)
     result = evaluate(G, metrics=args.metrics, num=args.num, seed=args.seed, data_cfg=data_cfg,
-                      extractor="inception" if args.inception_weights else "classifier",
+                      extractor="inception" if args.inception_weights else _features(args, data_cfg),
                       inception_weights=args.inception_weights, batch_size=args.batch_size, device=args.device,
                       progress=not args.no_progress)
     result["generator"] = args.model
+    if "copying" in result.get("metrics", {}):
+        from gankit.evaluation.copying import picture_path, write_picture
+        where = write_picture(G, data_cfg, result["metrics"]["copying"], args.seed,
+                              args.copying_picture or picture_path(args.model), device=args.device)
+        result["metrics"]["copying"]["picture"] = str(where)
     text = json.dumps(finite_or_none(result), indent=2)
     if args.json == "-":
         print(text)
         return 0
     print(format_table(result))
+    if "picture" in result.get("metrics", {}).get("copying", {}):
+        print(f"wrote {result['metrics']['copying']['picture']} (closest sample/training pairs)")
     if args.json:
         from gankit.io.files import write_text_atomic
         write_text_atomic(args.json, text + "\n")
@@ -147,3 +180,11 @@ def _run_translator(args) -> int:
         write_text_atomic(args.json, text + "\n")
         print(f"wrote {args.json}")
     return 0
+
+
+def _features(args, data_cfg) -> str:
+    from gankit.evaluation.pixels import default_extractor
+    if args.features == "classifier" and default_extractor(data_cfg) == "pixels":
+        raise ValueError(f"--features classifier: {data_cfg.name} has one class, so there is no domain "
+                         f"classifier to train; use --features pixels (the default for it)")
+    return default_extractor(data_cfg) if args.features == "auto" else args.features

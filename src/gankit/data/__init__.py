@@ -21,7 +21,7 @@ from pathlib import Path
 from typing import Callable
 
 from gankit.config import DataConfig
-from gankit.data import cifar, folder, idx, paired, photos, stacked, toy
+from gankit.data import cifar, folder, idx, lfw, paired, photos, stacked, toy
 from gankit.data.dataset import DataError, Dataset
 from gankit.data.toy import toy_modes
 from gankit.data.transforms import convert_channels, resize, to_float, to_uint8
@@ -61,6 +61,11 @@ def _stacked_loader(name: str) -> Callable[[DataConfig, int], Dataset]:
     return load
 
 
+def _load_lfw(cfg: DataConfig, seed: int) -> Dataset:
+    """lfw-faces: scikit-image's 100 LFW faces, 80 train / 20 test, uint8 (N, 1, 25, 25), unlabelled."""
+    return lfw.load_lfw(cfg.split)
+
+
 def _toy_loader(name: str) -> Callable[[DataConfig, int], Dataset]:
     def load(cfg: DataConfig, seed: int) -> Dataset:
         return toy.load_toy(name, cfg.toy_samples, seed)
@@ -76,6 +81,7 @@ DATASETS: dict[str, Callable[[DataConfig, int], Dataset]] = {
     "stacked-mnist": _stacked_loader("stacked-mnist"),
     "folder": _load_folder,
     "photos": _load_photos,
+    "lfw-faces": _load_lfw,
     "toy-gaussian": _toy_loader("toy-gaussian"),
     "toy-ring": _toy_loader("toy-ring"),
     "toy-grid": _toy_loader("toy-grid"),
@@ -157,6 +163,8 @@ def check(cfg: DataConfig) -> str:
         return f"folder: {len(files)} images ({kind}) in {Path(cfg.path).expanduser()}{note}"
     if cfg.name == "cifar10":
         return cifar.check(cfg.path, cfg.split)
+    if cfg.name == lfw.NAME:
+        return lfw.check(cfg.split)
     if cfg.name in stacked.BASES:
         stacked.check_channels(cfg.name, cfg.channels)
     directory = idx.find_idx_dir(stacked.BASES.get(cfg.name, cfg.name), cfg.path, cfg.split)
@@ -167,10 +175,12 @@ def check(cfg: DataConfig) -> str:
 
 
 def has_labels(cfg: DataConfig) -> bool:
-    """Whether the dataset has class labels, reading no image data: every built-in one does; an
+    """Whether the dataset has class labels, reading no image data: every built-in one but lfw-faces does; an
     image folder does when its images sit in one sub-folder per class."""
     if cfg.task == "paired" or cfg.name == "photos":  # pairs' A/ and B/ are not classes; photos have none
         return False
+    if cfg.name == lfw.NAME:
+        return False  # faces only, one class
     if cfg.name != "folder":
         return True
     return folder.scan(cfg.path)[1] is not None

@@ -13,6 +13,7 @@ IMAGE_METRICS = {
     "coverage": "higher is better: real neighbourhoods hit (diversity)",
     "is": "higher is better (classifier Inception Score); max = classes",
     "classes": "classes among the samples; below the floor = mode collapse",
+    "copying": "data-copying C_T (Meehan et al. 2020); ~0 fine, < -3 copies training images",
 }
 TOY_METRICS = {
     "modes": "modes with a high-quality sample; below the floor = mode collapse",

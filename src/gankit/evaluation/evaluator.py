@@ -123,7 +123,12 @@ def _extractor(extractor, data_cfg, inception_weights, classifier_cfg, progress,
         model = load_inception(inception_weights, device=device)
         return _Extractor(model, model.cache_key, f"FID Inception-v3, 2048-D ({Path(inception_weights).name})",
                           False), None
-    raise EvaluationError(f"extractor: expected 'classifier', 'inception' or an nn.Module, got {extractor!r}")
+    if extractor == "pixels":
+        from gankit.evaluation.pixels import PixelFeatures
+        return _Extractor(PixelFeatures(), "pixels:v1", "pixel space (raw grey levels in [-1, 1], no learned "
+                          "features: see gankit.evaluation.pixels)", False), None
+    raise EvaluationError(f"extractor: expected 'classifier', 'pixels', 'inception' or an nn.Module, "
+                          f"got {extractor!r}")
 
 
 def _sample_uint8(G, num: int, seed: int, device, slice_size: int = 2048) -> torch.Tensor:
@@ -213,6 +218,22 @@ def _feature_entry(ext: _Extractor, data_cfg, real: _Real, num, batch_size, devi
     return _entry("features", data_cfg, ext.key, num, compute)
 
 
+def _copying_entry(ext: _Extractor, data_cfg, batch_size, device, progress) -> _Entry:
+    """Features of the whole train split and the whole test split (the data-copying test's T and P_n)."""
+    def compute():
+        train, test = real_splits(data_cfg)
+        if len(test) < 1:
+            raise DataError(f"{data_cfg.name}: the data-copying test needs held-out images and there is "
+                            f"no test split")
+        bar = "train/held-out features (copying)" if progress else None
+        arrays = {}
+        for name, x in (("train", train.x), ("heldout", test.x)):
+            out = extract(ext.fn, x, batch_size, device, bar)
+            arrays[name] = (out[0] if ext.logits else out).numpy()
+        return arrays, {"train_num": len(train), "heldout_num": len(test)}
+    return _entry("copying", data_cfg, ext.key, 0, compute)
+
+
 def _softmax(logits) -> np.ndarray:
     return torch.softmax(torch.as_tensor(logits, dtype=torch.float64), dim=1).numpy()
 
@@ -236,11 +257,15 @@ def evaluate(generator, metrics=None, num: int | None = None, extractor="classif
     metrics: names (list or "fid,kid"); default all. Images: fid, kid,
         precision, recall, density, coverage, is, classes (the last two need
         class labels). Toy data: modes, high_quality, reverse_kl.
+        copying (Meehan et al.'s data-copying test, `copying.py`) is among the
+        defaults when the train split has fewer than 10,000 images.
     num: samples (default 10000 for images, 2500 for toy data).
     extractor: "classifier" (the domain classifier, fitted and cached on first
         use), "inception" (with `inception_weights`, a file path) or any
         nn.Module mapping float (N, C, H, W) in [-1, 1] to (N, F); give it a
         string attribute ``cache_key`` to have its real features cached.
+        "pixels" uses raw pixels (`pixels.py`); one-class datasets (lfw-faces)
+        have no domain classifier, so "classifier" means "pixels" for them.
     data_cfg: the real data to compare with; default: the generator's training data.
     seed: latent seed of the samples. classifier: a ClassifierConfig for the
         domain classifier (default `classifier.DEFAULT_CONFIG`).
@@ -277,8 +302,14 @@ def _evaluate_images(G, data_cfg, metrics, num, extractor, seed, batch_size, dev
     if tuple(G.out_shape) != shape:
         raise EvaluationError(f"the generator makes {tuple(G.out_shape)} samples but the data is {shape} "
                               f"({data_cfg.name}); pass a matching data config")
+    from gankit.evaluation import copying
+    from gankit.evaluation.pixels import default_extractor
+    if _is_classifier(extractor) and default_extractor(data_cfg) == "pixels":
+        extractor = "pixels"  # one class (lfw-faces): there is no domain classifier to train
     if metrics is None and not _is_classifier(extractor) and not has_labels(data_cfg):
         names = [n for n in names if n not in _CLASS_METRICS]  # no labels: no class scores by default
+    if metrics is None and not copying.default_on(data_cfg):
+        names = [n for n in names if n != "copying"]  # 10,000+ training images: asked for only
     ext, clf = _extractor(extractor, data_cfg, inception_weights, classifier_cfg, progress, device)
     wants_classes = any(n in _CLASS_METRICS for n in names)
     if wants_classes and clf is None:
@@ -293,6 +324,9 @@ def _evaluate_images(G, data_cfg, metrics, num, extractor, seed, batch_size, dev
         fake_logits = extract(clf[0].logits, fakes, batch_size, device)
     del fakes
 
+    copy_entry = None
+    if "copying" in names:
+        copy_entry = _copying_entry(ext, data_cfg, batch_size, device, progress)
     entry = _feature_entry(ext, data_cfg, real, num, batch_size, device, progress)
     ref, held = entry.arrays["reference"], entry.arrays["heldout"]
     res: dict = {}
@@ -324,6 +358,9 @@ def _evaluate_images(G, data_cfg, metrics, num, extractor, seed, batch_size, dev
             warnings.append(f"--num {num} is below {KNN_MIN_NUM}, the minimum for the k-NN metrics "
                             f"(precision, recall, density, coverage): their sampling error is large "
                             f"(precision ±{0.5 / math.sqrt(num):.2f} or more); use --num {KNN_MIN_NUM} or more")
+    if copy_entry is not None:
+        test = copying.copying_test(feats, copy_entry.arrays["heldout"], copy_entry.arrays["train"], seed=0)
+        res["copying"] = {"value": test["c_t"], "floor": 0.0, **copying.summary(test)}
     extra: dict = {}
     if wants_classes:
         model, meta = clf

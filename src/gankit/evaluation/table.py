@@ -56,6 +56,13 @@ def format_table(result: dict) -> str:
     if result["kind"] == "images" and result["floor_num"] < result["num"]:
         lines.append(f"note: the floor uses {result['floor_num']:,} test images (all there are), fewer than "
                      f"--num; FID and KID grow as samples shrink, so the floor is a little pessimistic")
+    if "copying" in result["metrics"]:
+        c = result["metrics"]["copying"]
+        lines.append(f"copying: {c['verdict']} (C_T {_num(c['value'])} over {c['cells_used']} of {c['cells']} "
+                     f"k-means cells, copying needs < -3; Z_U over the whole train split {_num(c['z_u'])}); "
+                     f"{100 * c['share_closer']:.1f}% of samples are closer to a training image than 95% of the "
+                     f"{c['heldout_num']:,} held-out images are (~5% when not copying); spread {_num(c['spread'])} "
+                     f"(sample diversity / training images'; ~1 for copies)")
     if result.get("manifold_reference_num"):
         lines.append(f"precision, recall, density: against one fixed set of {result['manifold_reference_num']:,} "
                      f"real train images whatever --num is (comparable across --num); coverage: the reference")

@@ -23,8 +23,9 @@ from gankit.io.checkpoint import CheckpointError, complete_checkpoints
 
 LOCK_NAME = ".gankit.lock"
 RUN_ENTRIES = ("config.toml", "metrics.jsonl", "samples", "checkpoints", "generator", "generator-best",
-               "report.html", LOCK_NAME)
-"""Every file or folder training (and `gankit report`) writes at the top of a run folder."""
+               "report.html", LOCK_NAME, "copying.png")
+"""Every file or folder training (and `gankit report`, and `gankit evaluate`'s copying picture) writes
+at the top of a run folder."""
 _EVENTS = "events.out.tfevents."  # TensorBoard's file name prefix
 
 
