@@ -529,7 +529,9 @@ def resolve(preset: str | None = None, file: str | Path | None = None,
         values = load_file(file)
     for item in overrides:
         values = _merge(values, parse_override(item) if isinstance(item, str) else item)
-    if values.get("data", {}).get("task", "none") != "none" and "arch" not in values.get("model", {}):
+    data, model = values.get("data"), values.get("model")  # not tables when mistyped: from_dict says so
+    if isinstance(data, dict) and data.get("task", "none") != "none" and \
+            (model is None or isinstance(model, dict) and "arch" not in model):
         values = _merge(values, {"model": {"arch": IMAGE_TO_IMAGE_ARCHS[0]}})  # the image-to-image default
     cfg = from_dict(values)
     validate(cfg)
