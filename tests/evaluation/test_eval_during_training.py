@@ -152,3 +152,19 @@ def test_resume_from_an_older_checkpoint_logs_each_step_once_and_drops_a_future_
     assert steps == sorted(set(steps)) == [r["step"] for r in first if "loss_d" in r]
     assert [r["images"] for r in _eval_lines(run)] == [0, 96, 192, 288, 384]
     assert json.loads(best.read_text())["eval"]["metrics"]["fid"] != -1.0  # replaced by a real score
+
+
+def test_lfw_faces_is_evaluated_in_pixel_space_while_training(tmp_path):
+    """lfw-faces has one class, so no domain classifier: train-time evaluation scores FID/KID on pixels
+    (as `gankit evaluate` does) instead of refusing the run."""
+    pytest.importorskip("skimage")
+    from gankit import config as C
+    from gankit.training.evaluate import plan
+    cfg = C.resolve(preset="faces-100", overrides=[f"out={tmp_path / 'f'}", "model.width=8", "model.z_dim=8",
+                                                   "train.kimg=0.064", "train.batch_size=16", "train.minutes=0",
+                                                   "eval.every_kimg=0.032", "eval.num=64"])
+    assert plan(cfg) == (["fid", "kid"], "fid")
+    run = train(cfg, progress=False)
+    lines = _eval_lines(run)
+    assert [r["images"] for r in lines] == [0, 32, 64]
+    assert all(r["fid"] > 0 and math.isfinite(r["kid"]) for r in lines)

@@ -10,7 +10,6 @@ the test split (the classifier's own errors keep it a little above 0), with the 
 from __future__ import annotations
 
 import numpy as np
-import torch
 from torch import Tensor
 
 from gankit.config import DataConfig

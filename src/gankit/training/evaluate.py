@@ -35,12 +35,17 @@ from gankit.config import Config, ConfigError
 from gankit.data import has_labels
 from gankit.evaluation.catalog import (HIGHER_IS_BETTER, IMAGE_METRICS, LOWER_IS_BETTER, TOY_METRICS,
                                        TRAIN_IMAGE_METRICS, TRAIN_TOY_METRICS)
+from gankit.evaluation.pixels import default_extractor
 from gankit.io.generator import export_generator
 
 BEST_FOLDER = "generator-best"
 EVAL_SEED = 0
 TRANSLATE_NUM = 1000
 """Image-to-image runs: test images translated per evaluation when eval.num is 0."""
+
+PIXEL_TRAIN_METRICS = ("fid", "kid")
+"""What train-time evaluation computes by default on a one-class built-in dataset (lfw-faces): FID and
+KID in pixel space (no domain classifier exists for it; `gankit.evaluation.pixels`)."""
 
 
 def plan(cfg: Config) -> tuple[list[str], str | None]:
@@ -62,6 +67,8 @@ def plan(cfg: Config) -> tuple[list[str], str | None]:
         known, default, default_best, kind = TOY_METRICS, TRAIN_TOY_METRICS, "reverse_kl", "toy data"
     elif cfg.data.name in STACKED:  # mode-counted like toy data
         known, default, default_best, kind = STACKED_METRICS, tuple(STACKED_METRICS), "reverse_kl", cfg.data.name
+    elif default_extractor(cfg.data) == "pixels":  # a one-class built-in set (lfw-faces): scored on pixels
+        known, default, default_best, kind = IMAGE_METRICS, PIXEL_TRAIN_METRICS, "fid", cfg.data.name
     else:
         if not has_labels(cfg.data):
             raise ConfigError(f"eval: {cfg.data.name} at {cfg.data.path or '(default path)'} has no class labels, "
@@ -148,7 +155,8 @@ class TrainEvaluator:
                                              device=self.device, progress=self.progress)
             else:
                 result = evaluate(G, metrics=self.metrics, num=self.cfg.eval.num or None, data_cfg=self.cfg.data,
-                                  seed=EVAL_SEED, device=self.device, progress=self.progress)
+                                  seed=EVAL_SEED, device=self.device, progress=self.progress,
+                                  extractor=default_extractor(self.cfg.data))
         values = {n: float(m["value"]) for n, m in result["metrics"].items()}
         # An image-to-image floor is the classical baseline's score (None where there is none).
         floors = {n: None if m["floor"] is None else float(m["floor"]) for n, m in result["metrics"].items()}
