@@ -23,7 +23,7 @@ from PIL import Image, ImageFile
 from gankit import config as C
 from gankit.cli import main
 from gankit.config import DataConfig
-from gankit.data import DATASETS, DataError, check, cifar, folder, idx, load_dataset
+from gankit.data import DATASETS, DataError, check, cifar, idx, load_dataset
 
 
 # ---------------------------------------------------------------------------

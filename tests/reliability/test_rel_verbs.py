@@ -56,8 +56,8 @@ def g(tmp_path_factory, tiny_run, tiny_idx_dir):
     base = tmp_path_factory.mktemp("hostile")
     run = base / "run"
     shutil.copytree(tiny_run, run)
-    ring = train(config_mod.resolve(preset="toy-ring", overrides=[f"out={base / 'ring'}", "train.kimg=0.512",
-                                                                      "train.threads=1"]), progress=False)
+    train(config_mod.resolve(preset="toy-ring", overrides=[f"out={base / 'ring'}", "train.kimg=0.512",
+                                                                  "train.threads=1"]), progress=False)
     shutil.copytree(tiny_idx_dir, base / "idx")
     (base / "notes.txt").write_text("not a model, not TOML = [")
     (base / "empty").mkdir()
