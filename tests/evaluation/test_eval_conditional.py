@@ -219,3 +219,21 @@ def test_train_time_evaluation_of_a_conditional_run(tmp_path, tiny_idx_dir, fitt
     best = min(lines, key=lambda r: r["intra_fid"])
     again = evaluate(run / "generator-best", metrics=["intra_fid"], num=100)
     assert again["metrics"]["intra_fid"]["value"] == pytest.approx(best["intra_fid"], rel=1e-6)
+
+
+def test_train_time_conditional_metrics_on_an_unconditional_run_is_one_line(tmp_path, tiny_idx_dir, fitted,
+                                                                            capsys):
+    assert main(["train", "--data", "fashion-mnist", "--data-dir", str(tiny_idx_dir), "--kimg", "0.032",
+                 "--out", str(tmp_path / "run"), "--no-progress", "--set", "model.width=8", "--set", "model.z_dim=8",
+                 "--set", "train.batch_size=16", "--set", "eval.every_kimg=0.016", "--set", "eval.num=64",
+                 "--set", "eval.metrics=fid,consistency"]) == 1
+    err = err_line(capsys)
+    assert "consistency score a class-conditional generator" in err and "unconditional" in err
+
+
+def test_evaluate_help_describes_the_conditional_metrics(capsys):
+    with pytest.raises(SystemExit):
+        main(["evaluate", "--help"])
+    text = capsys.readouterr().out
+    for needle in ("intra_fid", "consistency", "cas", "Ravuri & Vinyals", "trained on --num"):
+        assert needle in text, needle
