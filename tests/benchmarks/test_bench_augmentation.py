@@ -46,7 +46,7 @@ def test_report_from_pieces_has_tables_goals_and_plot(tmp_path):
     (res / "pieces.jsonl").write_text("".join(json.dumps(p) + "\n" for p in pieces))
     aug.main(["report", "--results", str(res)])
     text = (res / "augmentation.md").read_text()
-    assert "| 243 kimg | 5 | 60,000 | 88.00 % | 90.00 % | 97.78 % |" in text
+    assert "| 243 kimg | 5.0 | 60,000 | 88.00 % | 90.00 % | 97.78 % |" in text
     assert "| 600 | 70.50 ± 0.71 % (seeds 0,1) |" in text
     assert "CAS goal (≥ 97 % of real): met" in text and "Small-data goal" in text and ": met (" in text
     assert (res / "augmentation.png").stat().st_size > 1000

@@ -41,7 +41,7 @@ cas is only computed when named (it trains the reference classifier: about a min
 against class c's images in the real reference, mean over classes, floor: class c's test
 images. consistency: the domain classifier's accuracy w.r.t. the class asked for, floor: its
 accuracy on the real test split. cas (Ravuri & Vinyals 2019): a fixed CNN (the domain
-classifier's network, 5 epochs, at least 500 Adam steps, seed 0) trained on the --num
+classifier's network, 2 epochs, at least 500 Adam steps, seed 0) trained on the --num
 labelled samples and tested on the real test split, floor: the same CNN trained on --num
 real train images. Per-class values are printed under the table and saved in the JSON.
 
