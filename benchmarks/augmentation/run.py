@@ -259,9 +259,12 @@ def run_small(args) -> None:
 # --------------------------------------------------------------------------- report
 
 
-def collect(pieces: dict) -> dict:
+def collect(pieces: dict, synthetic: int) -> dict:
+    """The report's tables from the pieces: b)'s main table uses `synthetic` samples; mixed pieces with
+    other sample counts go to "small_other" ({N: {synthetic: {condition: stats}}})."""
     cas = {"real": None, "synthetic": []}
     small: dict = {}
+    other: dict = {}
     for key, rec in pieces.items():
         if key.startswith("cas/real/"):
             cas["real"] = rec
@@ -270,18 +273,20 @@ def collect(pieces: dict) -> dict:
             cas["synthetic"].append({**rec, "gan_train_seconds": gan.get("train_seconds"),
                                      "gan_loadavg": gan.get("loadavg_before")})
         elif key.startswith("small/") and "condition" in rec:
-            small.setdefault(str(rec["n"]), {}).setdefault(rec["condition"], []).append(rec)
+            if rec.get("synthetic", synthetic) == synthetic:
+                small.setdefault(str(rec["n"]), {}).setdefault(rec["condition"], []).append(rec)
+            else:
+                other.setdefault(str(rec["n"]), {}).setdefault(str(rec["synthetic"]), {}).setdefault(
+                    rec["condition"], []).append(rec)
     cas["synthetic"].sort(key=lambda r: r["kimg"])
-    table = {}
-    for n, conds in small.items():
-        table[n] = {}
-        for cond in CONDITIONS:
-            recs = conds.get(cond, [])
-            accs = [r["accuracy"] for r in recs]
-            table[n][cond] = {"mean": statistics.mean(accs) if accs else None,
-                              "std": statistics.stdev(accs) if len(accs) > 1 else None,
-                              "seeds": sorted(r["seed"] for r in recs), "values": accs}
-    return {"cas": cas, "small": table}
+    def stats(recs):
+        accs = [r["accuracy"] for r in recs]
+        return {"mean": statistics.mean(accs) if accs else None, "std": statistics.stdev(accs) if len(accs) > 1 else None,
+                "seeds": sorted(r["seed"] for r in recs), "values": accs}
+    table = {n: {cond: stats(conds.get(cond, [])) for cond in CONDITIONS} for n, conds in small.items()}
+    others = {n: {syn: {cond: stats(c.get(cond, [])) for cond in CONDITIONS[2:]} for syn, c in by.items()}
+              for n, by in other.items()}
+    return {"cas": cas, "small": table, "small_other": others}
 
 
 def _pct(v) -> str:
@@ -295,7 +300,7 @@ def markdown(report: dict) -> str:
              f"folder)  ", f"gankit {report['gankit_source']}; {m.get('cpu', '?')}, torch {m.get('torch', '?')}. "
              "The machine was shared with other jobs while these ran (load averages per piece in "
              "pieces.jsonl), which changes wall times but not the numbers: every budget is counted in images.",
-             "", "Classifier: the CAS reference classifier (`gankit.evaluation.conditional.CAS_CONFIG`), tested "
+             *([report["note"]] if report.get("note") else []), "", "Classifier: the CAS reference classifier (`gankit.evaluation.conditional.CAS_CONFIG`), tested "
              "on the 10,000 real test images.", "", "## a) CAS of fashion-cgan over training", ""]
     real = cas["real"]
     lines += ["| fashion-cgan trained | ≈ fashion-dcgan minutes | train images | CAS (60k synthetic) | "
@@ -315,16 +320,21 @@ def markdown(report: dict) -> str:
               f"GAN (fashion-cgan + DiffAugment {GAN_POLICY}) trained on those N images only for "
               f"{report['gan_kimg']} kimg; classic = random flip + 2-pixel shift.", "",
               "| N | " + " | ".join(CONDITIONS) + " |", "|---|" + "---|" * len(CONDITIONS)]
+    def cell(c):
+        if c["mean"] is None:
+            return "-"
+        std = f" ± {100 * c['std']:.2f}" if c["std"] is not None else ""
+        return f"{100 * c['mean']:.2f}{std} % (seeds {','.join(map(str, c['seeds']))})"
     for n in sorted(small, key=int):
-        cells = []
-        for cond in CONDITIONS:
-            c = small[n][cond]
-            if c["mean"] is None:
-                cells.append("-")
-                continue
-            std = f" ± {100 * c['std']:.2f}" if c["std"] is not None else ""
-            cells.append(f"{100 * c['mean']:.2f}{std} % (seeds {','.join(map(str, c['seeds']))})")
-        lines.append(f"| {int(n):,} | " + " | ".join(cells) + " |")
+        lines.append(f"| {int(n):,} | " + " | ".join(cell(small[n][cond]) for cond in CONDITIONS) + " |")
+    other = report.get("small_other") or {}
+    if other:
+        lines += ["", "The same GANs with other numbers of samples added:", "",
+                  "| N | samples added | real+gan | real+both |", "|---|---|---|---|"]
+        for n in sorted(other, key=int):
+            for syn in sorted(other[n], key=int):
+                c = other[n][syn]
+                lines.append(f"| {int(n):,} | {int(syn):,} | {cell(c['real+gan'])} | {cell(c['real+both'])} |")
     lines += ["", "![CAS and small-data accuracy](augmentation.png)"]
     if report.get("verdict"):
         lines += ["", *report["verdict"]]
@@ -388,9 +398,12 @@ def plot(report: dict, out: Path) -> None:
 
 
 def report(args) -> None:
-    rep = {"command": "python benchmarks/augmentation/run.py " + " ".join(sys.argv[1:]),
+    shown = [a for a in sys.argv[1:]]
+    if "--note" in shown:  # printed on its own line
+        del shown[shown.index("--note"):shown.index("--note") + 2]
+    rep = {"command": "python benchmarks/augmentation/run.py " + " ".join(shown),
            "machine": machine_info(), "gankit_source": source_state(), "synthetic": args.synthetic,
-           "gan_kimg": args.gan_kimg, **collect(load_pieces())}
+           "gan_kimg": args.gan_kimg, "note": args.note, **collect(load_pieces(), args.synthetic)}
     rep["verdict"] = verdict(rep)
     RESULTS.mkdir(parents=True, exist_ok=True)
     plot(rep, RESULTS / "augmentation.png")
@@ -412,6 +425,7 @@ def main(argv=None) -> None:
     ap.add_argument("--runs", default="runs/augmentation", help="where the GAN runs go")
     ap.add_argument("--redo", action="store_true", help="recompute pieces that are already stored")
     ap.add_argument("--results", default=str(RESULTS), help="where pieces.jsonl and the report go")
+    ap.add_argument("--note", default="", help="a line for the report (e.g. which parts are not run yet)")
     args = ap.parse_args(argv)
     RESULTS = Path(args.results)
     PIECES = RESULTS / "pieces.jsonl"

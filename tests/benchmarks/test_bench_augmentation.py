@@ -43,12 +43,18 @@ def test_report_from_pieces_has_tables_goals_and_plot(tmp_path):
         for cond, acc in zip(aug.CONDITIONS, (r, c, g, b)):
             pieces.append({"key": f"small/n600/s{seed}/{cond}", "n": 600, "seed": seed, "condition": cond,
                            "accuracy": acc})
+    for p in pieces:
+        if p.get("condition") in ("real+gan", "real+both"):
+            p["synthetic"] = 6000
+    pieces.append({"key": "small/n600/s0/real+gan/k100/syn600", "n": 600, "seed": 0, "condition": "real+gan",
+                   "synthetic": 600, "accuracy": 0.80})
     (res / "pieces.jsonl").write_text("".join(json.dumps(p) + "\n" for p in pieces))
     aug.main(["report", "--results", str(res)])
     text = (res / "augmentation.md").read_text()
     assert "| 243 kimg | 5.0 | 60,000 | 88.00 % | 90.00 % | 97.78 % |" in text
     assert "| 600 | 70.50 ± 0.71 % (seeds 0,1) |" in text
     assert "CAS goal (≥ 97 % of real): met" in text and "Small-data goal" in text and ": met (" in text
+    assert "| 600 | 600 | 80.00 % (seeds 0) | - |" in text  # other sample counts: a table of their own
     assert (res / "augmentation.png").stat().st_size > 1000
     report = json.loads((res / "augmentation.json").read_text())
     assert report["small"]["600"]["real+gan"]["mean"] == 0.745
