@@ -64,6 +64,8 @@ def minutes_of(kimg: float) -> float | None:
     for (k0, m0), (k1, m1) in zip(pts, pts[1:]):
         if k0 <= kimg <= k1 and k1 > k0:
             return m0 + (m1 - m0) * (kimg - k0) / (k1 - k0)
+    if pts and abs(kimg - pts[-1][0]) <= 0.01 * pts[-1][0]:  # the curve's last point (971 kimg vs 970.6)
+        return pts[-1][1]
     return None
 CONDITIONS = ("real", "real+classic", "real+gan", "real+both")
 GAN_POLICY = "translation,cutout"
