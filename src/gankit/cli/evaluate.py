@@ -35,6 +35,16 @@ the k-NN metrics are flagged with a warning (precision's error is about ±0.5/sq
 gankit does not ship or download its weights: pass pytorch-fid's
 pt_inception-2015-12-05-6726825d.pth (or a safetensors copy). Slow on a CPU.
 
+conditional runs (model.conditional): intra_fid and consistency join the default metrics;
+cas is only computed when named (it trains the reference classifier: about a minute per
+10,000 samples on one core). intra_fid: FID of class c's samples (sample i has class i % K)
+against class c's images in the real reference, mean over classes, floor: class c's test
+images. consistency: the domain classifier's accuracy w.r.t. the class asked for, floor: its
+accuracy on the real test split. cas (Ravuri & Vinyals 2019): a fixed CNN (the domain
+classifier's network, 2 epochs, at least 500 Adam steps, seed 0) trained on the --num
+labelled samples and tested on the real test split, floor: the same CNN trained on --num
+real train images. Per-class values are printed under the table and saved in the JSON.
+
 examples:
   gankit evaluate runs/demo
   gankit evaluate runs/demo --metrics fid,kid --num 5000 --json eval.json
@@ -45,6 +55,7 @@ examples:
   gankit evaluate runs/sr --metrics psnr,ssim,fid   an image-to-image run (data.task): its test split's
                                                 translations vs the targets, beside the classical baseline
   gankit evaluate runs/faces-100 --metrics copying,kid   did G copy its 80 training faces?
+  gankit evaluate runs/fashion-cgan --metrics fid,intra_fid,consistency,cas   a conditional run
 
 copying (Meehan et al. 2020's data-copying test) runs by default when the training split has
 fewer than 10,000 images: each sample's distance to its nearest training image is compared

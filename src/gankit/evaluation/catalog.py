@@ -14,6 +14,10 @@ IMAGE_METRICS = {
     "is": "higher is better (classifier Inception Score); max = classes",
     "classes": "classes among the samples; below the floor = mode collapse",
     "copying": "data-copying C_T (Meehan et al. 2020); ~0 fine, < -3 copies training images",
+    # conditional runs only (gankit.evaluation.conditional):
+    "intra_fid": "mean over classes of FID(class-c samples, class-c real); lower is better",
+    "consistency": "domain classifier agrees with the requested class; floor = its test accuracy",
+    "cas": "accuracy on real test of a classifier trained on samples; floor = trained on real",
 }
 TOY_METRICS = {
     "modes": "modes with a high-quality sample; below the floor = mode collapse",
@@ -23,9 +27,14 @@ TOY_METRICS = {
 
 # Which way is better, for the metrics that can pick a "best" generator (density has no direction:
 # ~1 is right, and above 1 is not better).
-LOWER_IS_BETTER = ("fid", "kid", "reverse_kl")
-HIGHER_IS_BETTER = ("precision", "recall", "coverage", "is", "classes", "modes", "high_quality")
+LOWER_IS_BETTER = ("fid", "kid", "reverse_kl", "intra_fid")
+HIGHER_IS_BETTER = ("precision", "recall", "coverage", "is", "classes", "modes", "high_quality", "consistency",
+                    "cas")
 
 # What `gankit train` evaluates when eval.metrics is empty: the cheap, telling ones.
 TRAIN_IMAGE_METRICS = ("fid", "precision", "recall", "classes")
 TRAIN_TOY_METRICS = tuple(TOY_METRICS)
+
+# Left out of "all metrics" (evaluate without --metrics): CAS trains a classifier, about a minute per
+# 10,000 samples on one CPU core. Conditional metrics are left out for unconditional generators.
+OPT_IN_METRICS = ("cas",)

@@ -40,8 +40,9 @@ from gankit.data import DataError, has_labels, load_dataset, to_uint8, toy_modes
 from gankit.data.stacked import BASES as STACKED
 from gankit.data.toy import DIMS as TOY_DIMS
 from gankit.evaluation import metrics as M
-from gankit.evaluation.catalog import DEFAULT_NUM, DEFAULT_TOY_NUM, IMAGE_METRICS, TOY_METRICS
+from gankit.evaluation.catalog import DEFAULT_NUM, DEFAULT_TOY_NUM, IMAGE_METRICS, OPT_IN_METRICS, TOY_METRICS
 from gankit.evaluation.classifier import ClassifierConfig, describe, load_classifier
+from gankit.evaluation.conditional import CONDITIONAL_METRICS, conditional_scores, require_conditional
 from gankit.evaluation.features import (EvaluationError, dataset_identity, dataset_label, extract, features_dir,
                                         load_npz, real_splits, save_npz, short_hash, subset_indices)
 from gankit.evaluation.toy import score_modes
@@ -166,6 +167,12 @@ class _Real:
                                     f"evaluation needs at least {MIN_NUM}")
             self._sets = ref, held
         return self._sets
+
+    def labels(self):
+        """int64 labels of `sets()` (reference, held-out): the same seeded subsets; the whole test split."""
+        train, test = real_splits(self.cfg)
+        return (train.y[subset_indices(len(train), min(self.num, len(train)), seed=0)],
+                test.y[subset_indices(len(test), min(self.num, len(test)), seed=1)], test)
 
 
 class _Entry:
@@ -308,10 +315,16 @@ def _evaluate_images(G, data_cfg, metrics, num, extractor, seed, batch_size, dev
         extractor = "pixels"  # one class (lfw-faces): there is no domain classifier to train
     if metrics is None and not _is_classifier(extractor) and not has_labels(data_cfg):
         names = [n for n in names if n not in _CLASS_METRICS]  # no labels: no class scores by default
-    if metrics is None and not copying.default_on(data_cfg):
-        names = [n for n in names if n != "copying"]  # 10,000+ training images: asked for only
+    if metrics is None:  # "all": without the slow ones, and conditional scores only for conditional G
+        conditional = bool(getattr(G, "num_classes", 0))
+        names = [n for n in names if n not in OPT_IN_METRICS and (conditional or n not in CONDITIONAL_METRICS)]
+        if not copying.default_on(data_cfg):
+            names = [n for n in names if n != "copying"]  # 10,000+ training images: asked for only
+    cond = [n for n in names if n in CONDITIONAL_METRICS]
+    if cond:  # before any sampling or fitting
+        require_conditional(G, ", ".join(cond))
     ext, clf = _extractor(extractor, data_cfg, inception_weights, classifier_cfg, progress, device)
-    wants_classes = any(n in _CLASS_METRICS for n in names)
+    wants_classes = any(n in _CLASS_METRICS or n == "consistency" for n in names)
     if wants_classes and clf is None:
         clf = load_classifier(data_cfg, classifier_cfg, progress=progress, device=device)
         clf[0].to(device)
@@ -322,7 +335,8 @@ def _evaluate_images(G, data_cfg, metrics, num, extractor, seed, batch_size, dev
     feats, fake_logits = (out[0], out[1]) if ext.logits else (out, None)
     if wants_classes and fake_logits is None:
         fake_logits = extract(clf[0].logits, fakes, batch_size, device)
-    del fakes
+    if "cas" not in names:
+        del fakes
 
     copy_entry = None
     if "copying" in names:
@@ -383,6 +397,11 @@ def _evaluate_images(G, data_cfg, metrics, num, extractor, seed, batch_size, dev
         extra = {"classes": meta["classes"], "class_histogram": fake["histogram"],
                  "floor_class_histogram": floor["histogram"]}
         scores_entry.save()
+    if cond:
+        res_c, extra_c = _conditional(cond, G, fakes if "cas" in names else None, feats, fake_logits, entry, real,
+                                      clf, progress, device)
+        res.update(res_c)
+        extra.update(extra_c)
     entry.save()
     for n, r in res.items():
         r["read"] = IMAGE_METRICS[n]
@@ -391,6 +410,21 @@ def _evaluate_images(G, data_cfg, metrics, num, extractor, seed, batch_size, dev
             "reference_num": entry.meta["reference_num"], "floor_num": entry.meta["floor_num"],
             **({"manifold_reference_num": len(man_ref)} if any(n in names for n in _MANIFOLD) else {}),
             "metrics": {n: res[n] for n in names}, "warnings": warnings, **extra}
+
+
+def _conditional(names, G, fakes, feats, fake_logits, entry: _Entry, real: _Real, clf, progress, device):
+    """intra_fid / consistency / cas (`conditional.py`) with the reference's labels cached in `entry`."""
+    if "reference_labels" not in entry.arrays or "cas" in names:
+        ref_y, held_y, test = real.labels()
+        if "reference_labels" not in entry.arrays:
+            entry.arrays.update(reference_labels=ref_y.numpy(), heldout_labels=held_y.numpy())
+            entry.dirty = True
+    else:
+        test = None
+    return conditional_scores(names, G, fakes, feats, fake_logits, entry.arrays["reference"], entry.arrays["heldout"],
+                              entry.arrays["reference_labels"], entry.arrays["heldout_labels"], test,
+                              clf[1] if clf else None, entry.floor, ref_images=lambda: real.sets()[0],
+                              progress=progress, device=device)
 
 
 def _evaluate_toy(G, data_cfg, metrics, num, seed, device) -> dict:

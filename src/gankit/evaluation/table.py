@@ -34,6 +34,26 @@ def _cells(name: str, m: dict) -> tuple[str, str]:
     return _num(m["value"]), _num(m["floor"])
 
 
+def _conditional_lines(result: dict) -> list[str]:
+    """Per-class intra-FID and consistency, and what CAS's classifier was (conditional runs)."""
+    out, classes = [], result.get("classes") or []
+
+    def per_class(values):
+        names = classes if len(classes) == len(values) else [str(i) for i in range(len(values))]
+        return ", ".join(f"{c} {_num(v)}" for c, v in zip(names, values))
+    if result.get("intra_fid_per_class") is not None:
+        out += ["", f"intra-FID per class: {per_class(result['intra_fid_per_class'])}",
+                f"  floor per class:   {per_class(result['floor_intra_fid_per_class'])}"]
+    if result.get("consistency_per_class") is not None:
+        out.append(f"consistency per class: {per_class(result['consistency_per_class'])}")
+    if result.get("cas_classifier"):
+        cas = result["metrics"]["cas"]
+        out.append(f"CAS: {100 * cas['value']:.1f}% trained on samples vs {100 * cas['floor']:.1f}% trained on "
+                   f"as many real train images ({100 * result['cas_ratio']:.1f}% of real); "
+                   f"{result['cas_classifier']}")
+    return out
+
+
 def format_table(result: dict) -> str:
     """The lines `gankit evaluate` prints for a result of `gankit.evaluation.evaluate`."""
     head = (f"{result.get('generator', 'generator')}: {result['num']:,} samples (seed {result['seed']}) vs "
@@ -53,6 +73,7 @@ def format_table(result: dict) -> str:
     if result.get("class_histogram") is not None:
         pairs = ", ".join(f"{c} {n}" for c, n in zip(result["classes"], result["class_histogram"]))
         lines += ["", f"class histogram of the samples: {pairs}"]
+    lines += _conditional_lines(result)
     if result["kind"] == "images" and result["floor_num"] < result["num"]:
         lines.append(f"note: the floor uses {result['floor_num']:,} test images (all there are), fewer than "
                      f"--num; FID and KID grow as samples shrink, so the floor is a little pessimistic")

@@ -1,0 +1,75 @@
+"""The augmentation harness (benchmarks/augmentation/run.py) and the conditional time-to-quality
+verdict: stratified subsets, the report from stored pieces, and the goal lines."""
+
+import importlib.util
+import json
+import sys
+from pathlib import Path
+
+import torch
+
+BENCH = Path(__file__).resolve().parents[2] / "benchmarks"
+
+
+def _load(path: Path, name: str):
+    sys.path.insert(0, str(BENCH))  # the scripts import flops.py beside them
+    spec = importlib.util.spec_from_file_location(name, path)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def test_stratified_subsets_are_balanced_seeded_and_differ_by_seed():
+    aug = _load(BENCH / "augmentation" / "run.py", "gankit_bench_aug")
+    from gankit.data import Dataset
+    y = torch.arange(1000) % 10
+    train = Dataset(x=torch.arange(1000).view(1000, 1, 1, 1).to(torch.uint8), y=y, name="t",
+                    classes=[str(i) for i in range(10)], source="test")
+    x0, y0 = aug.stratified(train, 60, seed=0)
+    assert torch.bincount(y0, minlength=10).tolist() == [6] * 10
+    x1, _ = aug.stratified(train, 60, seed=0)
+    x2, _ = aug.stratified(train, 60, seed=1)
+    assert torch.equal(x0, x1) and not torch.equal(x0, x2)
+
+
+def test_report_from_pieces_has_tables_goals_and_plot(tmp_path):
+    aug = _load(BENCH / "augmentation" / "run.py", "gankit_bench_aug2")
+    res = tmp_path / "res"
+    res.mkdir()
+    pieces = [{"key": "cas/real/n60000", "n": 60000, "accuracy": 0.90},
+              {"key": "cas/gan/k243", "kimg": 243, "train_seconds": 300.0, "loadavg_before": [1, 1, 1]},
+              {"key": "cas/score/k243/n60000", "kimg": 243, "n": 60000, "accuracy": 0.88}]
+    for seed, (r, c, g, b) in enumerate([(0.70, 0.72, 0.74, 0.75), (0.71, 0.73, 0.75, 0.76)]):
+        for cond, acc in zip(aug.CONDITIONS, (r, c, g, b)):
+            pieces.append({"key": f"small/n600/s{seed}/{cond}", "n": 600, "seed": seed, "condition": cond,
+                           "accuracy": acc})
+    for p in pieces:
+        if p.get("condition") in ("real+gan", "real+both"):
+            p["synthetic"] = 6000
+    pieces.append({"key": "small/n600/s0/real+gan/k100/syn600", "n": 600, "seed": 0, "condition": "real+gan",
+                   "synthetic": 600, "accuracy": 0.80})
+    (res / "pieces.jsonl").write_text("".join(json.dumps(p) + "\n" for p in pieces))
+    aug.main(["report", "--results", str(res)])
+    text = (res / "augmentation.md").read_text()
+    assert "| 243 kimg | 5.0 | 60,000 | 88.00 % | 90.00 % | 97.78 % |" in text
+    assert "| 600 | 70.50 ± 0.71 % (seeds 0,1) |" in text
+    assert "CAS goal (≥ 97 % of real): met" in text and "Small-data goal" in text and ": met (" in text
+    assert "| 600 | 600 | 80.00 % (seeds 0) | - |" in text  # other sample counts: a table of their own
+    assert (res / "augmentation.png").stat().st_size > 1000
+    report = json.loads((res / "augmentation.json").read_text())
+    assert report["small"]["600"]["real+gan"]["mean"] == 0.745
+
+
+def test_time_to_quality_judges_fashion_cgan_against_fashion_dcgan_at_10_minutes():
+    ttq = _load(BENCH / "time_to_quality.py", "gankit_bench_ttq_cgan")
+
+    def curve(points):
+        return [{"minutes": m, "images": i, "fid": f, "floor": 0.09} for m, i, f in points]
+    report = {"curves": {"fashion-cgan": curve([(0, 0, 140), (5.0, 243000, 4.5)]),
+                         "fashion-dcgan": curve([(0, 0, 140), (10.0, 494000, 7.34)])}, "kimg": 0}
+    line = ttq.verdict(report)
+    assert "meets it: FID 4.50 at 5 min (243 kimg) vs 7.34 for fashion-dcgan at 10 min (494 kimg)" in line
+    report["kimg"] = 243
+    assert "after 243 kimg (5.0 loaded minutes)" in ttq.verdict(report)
+    report["curves"]["fashion-cgan"][-1]["fid"] = 9.0
+    assert "misses it" in ttq.verdict(report)
