@@ -228,7 +228,8 @@ def test_train_time_conditional_metrics_on_an_unconditional_run_is_one_line(tmp_
                  "--set", "train.batch_size=16", "--set", "eval.every_kimg=0.016", "--set", "eval.num=64",
                  "--set", "eval.metrics=fid,consistency"]) == 1
     err = err_line(capsys)
-    assert "consistency score a class-conditional generator" in err and "unconditional" in err
+    assert "eval.metrics: consistency score class-conditional runs" in err and "model.conditional = none" in err
+    assert not (tmp_path / "run").exists()  # refused at preflight, before anything is written
 
 
 def test_evaluate_help_describes_the_conditional_metrics(capsys):

@@ -80,6 +80,11 @@ def plan(cfg: Config) -> tuple[list[str], str | None]:
     if bad:
         raise ConfigError(f"eval.metrics: unknown metric {', '.join(map(repr, bad))} for {kind} "
                           f"(known: {', '.join(known)})")
+    from gankit.evaluation.conditional import CONDITIONAL_METRICS
+    cond = [m for m in names if m in CONDITIONAL_METRICS]
+    if cond and cfg.model.conditional == "none":  # refused before training, not at the first evaluation
+        raise ConfigError(f"eval.metrics: {', '.join(cond)} score class-conditional runs, and this one has "
+                          f"model.conditional = none")
     best = e.best.strip().lower() or default_best
     if best == "none":
         return names, None
