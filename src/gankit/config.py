@@ -57,6 +57,46 @@ class DataConfig:
     """Image folders: skip unreadable files (counted and named in a note) instead of stopping."""
     max_bad_fraction: float = 0.1
     """With skip_bad_files: stop anyway when more than this fraction of the files is unreadable."""
+    task: str = "none"
+    """Image-to-image task (`gankit.data.degrade.TASKS`): none (plain GAN training), superres, inpaint,
+    denoise, derain, dehaze (the input made on the fly from each clean image), or paired (a user's own
+    pairs in data.path). Anything but none trains the "paired" game with model.arch = unet by default."""
+    scale: int = 4
+    """superres: the scale factor, 2, 4 or 8: G's input is the image downsampled by it (antialiased
+    bicubic) and its output is scale x larger. data.resolution must be a multiple of it."""
+    noise: str = "gaussian"
+    """denoise: "gaussian" (additive, std noise_sigma) or "poisson" (shot noise at noise_peak photons
+    for a white pixel)."""
+    noise_sigma: float = 25.0
+    """denoise, gaussian: the noise std in 0..255 grey levels (25 is the usual benchmark setting)."""
+    noise_peak: float = 30.0
+    """denoise, poisson: photon count of a white pixel (lower = noisier)."""
+    mask: str = "box"
+    """inpaint: "box" (a centre square), "boxes" (1..mask_count random rectangles) or "strokes"
+    (mask_count free-form brush strokes, DeepFill v2 style)."""
+    mask_size: float = 0.5
+    """inpaint: box: side of the centre square / image side; boxes: largest rectangle side / image
+    side; strokes: brush width / image side * 0.25. In (0, 1]."""
+    mask_count: int = 3
+    """inpaint: at most this many rectangles (boxes) or strokes."""
+    rain_density: float = 0.02
+    """derain: fraction of pixels that seed a streak, drawn per image in [density/2, density]."""
+    rain_angle: float = 20.0
+    """derain: streak angle from vertical, drawn per image in [-rain_angle, rain_angle] degrees."""
+    rain_length: float = 0.3
+    """derain: streak length / image side."""
+    rain_intensity: float = 0.8
+    """derain: brightness a streak adds at its core (0..1 of the range), drawn in [intensity/2, intensity]."""
+    haze_beta: float = 1.5
+    """dehaze: scattering coefficient beta, drawn per image in [haze_beta/3, haze_beta]; t = exp(-beta d)
+    with the depth proxy d of `gankit.data.degrade.depth_proxy` (0 at the bottom row, 1 at the top)."""
+    haze_airlight: float = 0.9
+    """dehaze: atmospheric light A (0..1 of the range), drawn per image in [haze_airlight - 0.2, haze_airlight]."""
+    degrade_seed: int = 0
+    """The seed that fixes each image's degradation on the test split and in `gankit translate --degrade`
+    (image i of seed s is always degraded the same way); training draws fresh ones from the run's seed."""
+    direction: str = "AtoB"
+    """paired: AtoB (G maps A to B) or BtoA."""
 
 
 @dataclass
@@ -90,6 +130,18 @@ class ModelConfig:
     z in G and D's input), projection (Miyato & Koyama 2018: a projection D and conditional batch
     norm in G) or ac (AC-GAN, Odena et al. 2017: an auxiliary class head on D, weight loss.ac_weight).
     Anything but none trains the "conditional" game (see train.game)."""
+    upsample: str = "resize"
+    """unet: how the decoder doubles the resolution: resize (nearest x2 + 3x3 conv, no checkerboard
+    artefacts) or transpose (pix2pix's 4x4 stride-2 transposed conv)."""
+    g_dropout: float = 0.5
+    """unet: dropout in the three innermost decoder levels while training (pix2pix's noise source;
+    off at inference, so a translation is deterministic); in [0, 1)."""
+    residual: bool = True
+    """unet: G adds a correction to its (bicubic-upsampled) input, starting at zero, so an untrained G
+    is the classical baseline; false = pix2pix's direct tanh output."""
+    patch_layers: int = 0
+    """patchgan: stride-2 layers of D, setting its receptive field (1: 16 px, 2: 34, 3: 70 as in
+    pix2pix, 4: 142); 0 = 3, or fewer when the image is smaller than 70 px."""
 
 
 LOGISTIC_LOSSES = ("nonsaturating", "minimax", "relativistic")
@@ -107,6 +159,15 @@ FAKE_LABELS = ("uniform", "data")
 
 CONDITIONAL_GAME = "conditional"
 """The game every run with model.conditional != "none" trains."""
+
+TASKS = ("none", "superres", "inpaint", "denoise", "derain", "dehaze", "paired")
+"""Values of data.task (the degradations are `gankit.data.degrade.TASKS`; a test checks they agree)."""
+
+PAIRED_GAME = "paired"
+"""The game every run with data.task != "none" trains unless train.game names another image-to-image game."""
+
+IMAGE_TO_IMAGE_ARCHS = ("unet",)
+"""Architectures that translate images (data.task != "none" needs one; it defaults to unet)."""
 
 OPTIMIZERS = ("adam", "rmsprop")
 """Optimizer names (built by `gankit.training.state.make_optimizers`)."""
@@ -143,6 +204,12 @@ class LossConfig:
     ac_weight: float = 1.0
     """model.conditional = "ac": weight of the auxiliary classifier's cross-entropy (D: on real images
     w.r.t. their labels; G: on fake images w.r.t. the labels they were drawn for); >= 0."""
+    l1_weight: float = 100.0
+    """Paired image-to-image game: weight lambda of the L1 distance to the target in G's loss
+    (pix2pix: 100); >= 0."""
+    adversarial_weight: float = 1.0
+    """Paired game: weight of the adversarial term in G's loss; 0 trains the same U-Net on L1 alone
+    (the regression baseline; D is still trained and logged but G ignores it); >= 0."""
 
 
 @dataclass
@@ -462,6 +529,8 @@ def resolve(preset: str | None = None, file: str | Path | None = None,
         values = load_file(file)
     for item in overrides:
         values = _merge(values, parse_override(item) if isinstance(item, str) else item)
+    if values.get("data", {}).get("task", "none") != "none" and "arch" not in values.get("model", {}):
+        values = _merge(values, {"model": {"arch": IMAGE_TO_IMAGE_ARCHS[0]}})  # the image-to-image default
     cfg = from_dict(values)
     validate(cfg)
     return cfg
@@ -475,7 +544,11 @@ def game_of(cfg: Config) -> str:
     """The game a run trains: "conditional" whenever model.conditional is not "none" (train.game left
     at its default "unconditional" or set to "conditional"), else train.game. `validate` refuses
     the combinations this would have to guess about."""
-    return CONDITIONAL_GAME if cfg.model.conditional != "none" else cfg.train.game
+    if cfg.model.conditional != "none":
+        return CONDITIONAL_GAME
+    if cfg.data.task != "none" and cfg.train.game == "unconditional":
+        return PAIRED_GAME
+    return cfg.train.game
 
 
 def _require(ok: bool, name: str, rule: str, value) -> None:
@@ -523,6 +596,7 @@ def validate(cfg: Config) -> None:
              "train.device", "must be auto, cpu, cuda or cuda:N", t.device)
     _require(bool(cfg.out), "out", "must be a directory path", cfg.out)
     _validate_conditioning(cfg)
+    _validate_task(cfg)
     _validate_regularizers(cfg)
     _validate_diagnostics(cfg.diagnostics)
     _validate_eval(cfg.eval)
@@ -544,6 +618,50 @@ def _validate_conditioning(cfg: Config) -> None:
                  f"its default", t.game)
         _require(m.pack == 1, "model.pack", "PacGAN packing mixes samples of different labels in one D input; "
                  "set model.pack = 1 with model.conditional", m.pack)
+
+
+def _validate_task(cfg: Config) -> None:
+    """data.task and the fields of its degradation, the paired loss weights and the U-Net options."""
+    d, m, lo = cfg.data, cfg.model, cfg.loss
+    _require(d.task in TASKS, "data.task", f"must be one of {', '.join(TASKS)}", d.task)
+    _require(d.scale in (2, 4, 8), "data.scale", "must be 2, 4 or 8", d.scale)
+    _require(d.noise in ("gaussian", "poisson"), "data.noise", "must be gaussian or poisson", d.noise)
+    _require(0 < d.noise_sigma <= 255, "data.noise_sigma", "must be in (0, 255] grey levels", d.noise_sigma)
+    _require(d.noise_peak > 0, "data.noise_peak", "must be > 0", d.noise_peak)
+    _require(d.mask in ("box", "boxes", "strokes"), "data.mask", "must be box, boxes or strokes", d.mask)
+    _require(0 < d.mask_size <= 1, "data.mask_size", "must be in (0, 1]", d.mask_size)
+    _require(d.mask_count >= 1, "data.mask_count", "must be >= 1", d.mask_count)
+    _require(0 < d.rain_density <= 1, "data.rain_density", "must be in (0, 1]", d.rain_density)
+    _require(0 <= d.rain_angle <= 90, "data.rain_angle", "must be in [0, 90] degrees", d.rain_angle)
+    _require(0 < d.rain_length <= 1, "data.rain_length", "must be in (0, 1]", d.rain_length)
+    _require(0 < d.rain_intensity <= 1, "data.rain_intensity", "must be in (0, 1]", d.rain_intensity)
+    _require(d.haze_beta > 0, "data.haze_beta", "must be > 0", d.haze_beta)
+    _require(0.2 < d.haze_airlight <= 1, "data.haze_airlight", "must be in (0.2, 1]", d.haze_airlight)
+    _require(0 <= d.degrade_seed < SEED_LIMIT, "data.degrade_seed", "must be an integer in [0, 2**32)",
+             d.degrade_seed)
+    _require(d.direction in ("AtoB", "BtoA"), "data.direction", "must be AtoB or BtoA", d.direction)
+    _require(m.upsample in ("resize", "transpose"), "model.upsample", "must be resize or transpose", m.upsample)
+    _require(0 <= m.g_dropout < 1, "model.g_dropout", "must be in [0, 1)", m.g_dropout)
+    _require(0 <= m.patch_layers <= 6, "model.patch_layers", "must be in [0, 6] (0 = automatic)", m.patch_layers)
+    _require(lo.l1_weight >= 0, "loss.l1_weight", "must be >= 0", lo.l1_weight)
+    _require(lo.adversarial_weight >= 0, "loss.adversarial_weight", "must be >= 0", lo.adversarial_weight)
+    if d.task == "none":
+        _require(m.arch not in IMAGE_TO_IMAGE_ARCHS, "model.arch",
+                 "translates images: set data.task (superres, inpaint, denoise, derain, dehaze or paired)", m.arch)
+        _require(cfg.train.game != PAIRED_GAME, "train.game", "'paired' needs data.task", cfg.train.game)
+        return
+    _require(not d.name.startswith("toy-"), "data.task", f"translates images; data.name = {d.name!r} is toy data",
+             d.task)
+    _require(m.arch in IMAGE_TO_IMAGE_ARCHS, "model.arch",
+             f"data.task = {d.task!r} needs an image-to-image generator ({', '.join(IMAGE_TO_IMAGE_ARCHS)})", m.arch)
+    _require(m.conditional == "none", "model.conditional", "class conditioning is not built for image-to-image "
+             "tasks; set model.conditional = none", m.conditional)
+    _require(lo.l1_weight > 0 or lo.adversarial_weight > 0, "loss.l1_weight",
+             "and loss.adversarial_weight are both 0: G would learn nothing", lo.l1_weight)
+    _require(d.task != "superres" or d.resolution % d.scale == 0, "data.resolution",
+             f"must be a multiple of data.scale = {d.scale} for superres", d.resolution)
+    _require(lo.pl_weight == 0, "loss.pl_weight", "path-length regularization is defined on G's latent z, "
+             "which a U-Net has none of; set loss.pl_weight = 0", lo.pl_weight)
 
 
 def _validate_eval(e: EvalConfig) -> None:

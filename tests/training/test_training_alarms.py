@@ -8,6 +8,7 @@ from gankit.io.checkpoint import complete_checkpoints
 from gankit.io.logs import read_metrics
 from gankit.losses import adversarial
 from gankit.training import loop
+from gankit.training.games import base as games_base
 from gankit.training.loop import TrainingDiverged, train
 
 from helpers import tiny_config
@@ -45,7 +46,7 @@ def test_injected_nan_rolls_back_then_stops_cleanly(tmp_path, tiny_idx_dir, monk
 
 
 def test_constant_generator_raises_collapse(tmp_path, tiny_idx_dir, monkeypatch):
-    real_build = loop.build
+    real_build = games_base.build
 
     def constant_g(model_cfg, shape, **kwargs):
         G, D = real_build(model_cfg, shape, **kwargs)
@@ -54,7 +55,7 @@ def test_constant_generator_raises_collapse(tmp_path, tiny_idx_dir, monkeypatch)
         last.weight.requires_grad_(False)
         return G, D
 
-    monkeypatch.setattr(loop, "build", constant_g)
+    monkeypatch.setattr(games_base, "build", constant_g)  # the default Game.build calls it
     cfg = tiny_config(tmp_path / "collapse", tiny_idx_dir, "train.kimg=0.32", "train.log_every=1",
                       "diagnostics.diversity_every=1", "diagnostics.collapse_warmup_kimg=0.05",
                       "diagnostics.window=3")

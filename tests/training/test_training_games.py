@@ -36,7 +36,7 @@ def test_unknown_game_is_one_config_error_naming_the_field_and_the_known_games(t
     assert main(["train", "--out", str(tmp_path / "cli"), "--data-dir", str(tiny_idx_dir),
                  "--set", "train.game=cyclegan"]) == 1
     err = capsys.readouterr().err.strip()
-    assert err.startswith("gankit: error: train.game: unknown 'cyclegan' (known: conditional, unconditional") and "\n" not in err
+    assert err.startswith("gankit: error: train.game: unknown 'cyclegan' (known: conditional, paired, unconditional") and "\n" not in err
     assert not (tmp_path / "cli" / "config.toml").exists()
 
 

@@ -33,11 +33,11 @@ import torch
 from torch import nn
 
 from gankit.config import ModelConfig
-from gankit.models import dcgan, dcgan_tf, mlp, resnet
+from gankit.models import dcgan, dcgan_tf, mlp, patchgan, resnet, unet
 from gankit.models.base import LATENT_CHUNK, Generator, ModelError, init_weights, latents
 from gankit.models.layers import apply_spectral_norm, pack_samples, packed_shape
 
-__all__ = ["MODELS", "ModelFamily", "ModelError", "Generator", "build", "check", "latents",
+__all__ = ["MODELS", "ModelFamily", "ModelError", "Generator", "build", "build_translator", "check", "latents",
            "init_weights", "LATENT_CHUNK", "apply_spectral_norm", "pack_samples", "packed_shape"]
 
 
@@ -59,6 +59,11 @@ class ModelFamily:
 
 CONDITIONAL = frozenset({"concat", "projection", "ac"})
 
+
+def _check_unet(cfg: ModelConfig, shape: tuple) -> "str | None":
+    return unet.check(cfg, shape) or patchgan.check(cfg, shape[-1])
+
+
 MODELS: dict[str, ModelFamily] = {
     "mlp": ModelFamily(
         mlp.generator, mlp.discriminator, mlp.check,
@@ -75,6 +80,10 @@ MODELS: dict[str, ModelFamily] = {
         resnet.generator, resnet.discriminator, resnet.check,
         "SNGAN residual G/D for 28x28 and 32x32; spectral norm always on in D; width = channels of every block",
         conditional=CONDITIONAL),
+    "unet": ModelFamily(
+        unet.generator, lambda cfg, shape: patchgan.discriminator(cfg, (2 * shape[0], *shape[1:])), _check_unet,
+        "image-to-image (data.task): pix2pix U-Net G (depth from the resolution, skips, dropout) and a "
+        "PatchGAN D on the (input, output) pair"),
 }
 
 
@@ -153,3 +162,27 @@ def _construct(cfg: ModelConfig, shape: tuple, k: int = 0) -> tuple[Generator, n
     if cfg.d_spectral_norm:
         apply_spectral_norm(D)
     return G, D
+
+
+def build_translator(cfg: ModelConfig, shape: tuple, in_channels: int, scale: int = 1, mask_input: bool = False,
+                     seed: int | None = None) -> tuple[nn.Module, nn.Module]:
+    """Check, then construct an image-to-image ``(G, D)``: G maps (N, in_channels, H/scale, W/scale) to
+    images of `shape` (C, H, W); D (`patchgan`) judges the pair cat(cond, image) of in_channels + C
+    channels at (H, W), packed by model.pack; cond is G's input brought to (H, W) (bicubic when
+    scale > 1). `seed` as in `build`; spectral norm likewise."""
+    check(cfg, shape)
+    shape = _shape(shape)
+
+    def construct():
+        G = unet.generator(cfg, shape, in_channels=in_channels, scale=scale, mask_input=mask_input)
+        D = patchgan.discriminator(cfg, packed_shape((in_channels + shape[0], *shape[1:]), cfg.pack))
+        if cfg.g_spectral_norm:
+            apply_spectral_norm(G)
+        if cfg.d_spectral_norm:
+            apply_spectral_norm(D)
+        return G, D
+    if seed is None:
+        return construct()
+    with torch.random.fork_rng(devices=[]):
+        torch.manual_seed(seed)
+        return construct()

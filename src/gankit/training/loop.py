@@ -38,7 +38,7 @@ from gankit.io.generator import export_generator, load_state_strict
 from gankit.io.images import ImageTooLarge, check_size, grid_scale, grid_shape, make_grid, plot_points, save_png
 from gankit.io.logs import MetricsLog, drop_records_after
 from gankit.losses import LOSSES, make_loss
-from gankit.models import MODELS, build, check as check_model
+from gankit.models import MODELS
 from gankit.training.diagnostics import Monitor, batch_diversity
 from gankit.training.changes import config_changes, describe
 from gankit.training.ema import EMA
@@ -62,7 +62,7 @@ def preflight(cfg: Config) -> str:
         if name not in registry:
             raise ConfigError(f"{field}: unknown {name!r} (known: {', '.join(sorted(registry))})")
     shape = sample_shape(cfg.data)
-    check_model(cfg.model, shape)
+    GAMES[config_mod.game_of(cfg)].check(cfg, shape)  # the game's networks: check_model unless it builds others
     if cfg.model.conditional != "none":
         _check_conditional(cfg)
     if len(shape) == 3:  # every fixed-seed grid must be a picture a viewer opens, known before training
@@ -143,7 +143,8 @@ def _train(cfg: Config, run_dir: Path, source: str, old_entries: list[Path], *, 
         torch.set_num_threads(t.threads or 1)
     torch.manual_seed(t.seed)  # weight init and dropout
     random.seed(t.seed), np.random.seed(t.seed)  # anything else that draws, e.g. user code
-    G, D = build(cfg.model, data.sample_shape, num_classes=len(data.classes))  # ignored unless conditional
+    game_type = GAMES[config_mod.game_of(cfg)]
+    G, D = game_type.build(cfg, data)  # what networks a game plays with is the game's
     memory_format = torch.channels_last if t.channels_last and data.is_image else torch.contiguous_format
     G.to(device, memory_format=memory_format), D.to(device, memory_format=memory_format)
     opt_g, opt_d = make_optimizers(cfg, G, D)
@@ -154,7 +155,7 @@ def _train(cfg: Config, run_dir: Path, source: str, old_entries: list[Path], *, 
     ema = EMA(G, cfg.model.ema_half_life_kimg) if cfg.model.ema_half_life_kimg > 0 else None
     G_show = ema.module if ema is not None else G  # the averaged weights are the ones to look at and share
     losses = make_loss(cfg.loss.name, cfg.loss.label_smoothing)
-    game = GAMES[config_mod.game_of(cfg)](cfg, G, D, losses, reg, noise, counters, device)
+    game = game_type(cfg, G, D, losses, reg, noise, counters, device)
     if resume:
         ckpt, skipped = find_latest(run_dir)
         for path, why in skipped:
@@ -208,7 +209,10 @@ def _train(cfg: Config, run_dir: Path, source: str, old_entries: list[Path], *, 
 
     def write_samples(tag: str) -> None:
         name = f"{tag}_img{counters.images:09d}_epoch{counters.epoch:03d}.png"
-        if data.is_image and G_show.num_classes:
+        grid = game.picture(G_show)  # a game may draw its own (image-to-image: input | output | target)
+        if grid is not None:
+            pass
+        elif data.is_image and G_show.num_classes:
             # One row per class (the first grid_size classes), each row the same latents of the seed.
             shown = min(G_show.num_classes, t.grid_size)
             cols = max(1, t.grid_size // shown)
@@ -218,7 +222,7 @@ def _train(cfg: Config, run_dir: Path, source: str, old_entries: list[Path], *, 
         elif data.is_image:
             images = to_uint8(G_show.sample(t.grid_size, seed=t.seed, device=device))
             grid = make_grid(images)
-        if data.is_image:
+        if data.is_image or grid is not None:
             save_png(grid, run_dir / "samples" / name, scale=grid_scale(data.x.shape[-1]))
         else:
             grid = plot_points(real_preview, G_show.sample(2048, seed=t.seed, device=device))
@@ -266,7 +270,7 @@ def _train(cfg: Config, run_dir: Path, source: str, old_entries: list[Path], *, 
     # A strided subset: the first examples of a sorted image folder would all be one class.
     real_sample = data.x[::max(1, len(data) // 128)][:128].to(device)
     div_reference = batch_diversity(to_float(real_sample) if data.is_image else real_sample) \
-        if diag.enabled and diag.diversity_every and len(data) >= 2 else None
+        if diag.enabled and diag.diversity_every and len(data) >= 2 and game.checks_collapse else None
     logged, rollbacks = 0, 0
     good = _snapshot(G, D, opt_g, opt_d, ema, reg, game, counters, noise)  # the last state known to be finite
     window = torch.zeros(4, device=device)  # running sums: loss_d, loss_g, D(x), D(G(z))
@@ -333,7 +337,7 @@ def _train(cfg: Config, run_dir: Path, source: str, old_entries: list[Path], *, 
                           "epoch": round(counters.epoch + counters.epoch_pos / epoch_images, 4),
                           "loss_d": ld, "loss_g": lg, "d_real": dx, "d_fake": dgz,
                           "img_per_s": window_images / max(now - window_start, 1e-9),
-                          "seconds": round(counters.seconds, 3), **reg.log_fields()}
+                          "seconds": round(counters.seconds, 3), **reg.log_fields(), **game.log_fields()}
                 log.write(record)
                 alarms = monitor.observe(record)
                 logged += 1

@@ -33,20 +33,29 @@ from the generators it is handed (the loop's noise generator, the regularizers'
 own) or torch's global RNG (dropout), all of which checkpoints save, so resumes
 stay bitwise exact.
 
+Three more hooks let a game shape the run without a copy of the loop:
+    Game.check(cfg, shape) / Game.build(cfg, data)   classmethods: the preflight check of its
+        networks and the (G, D) it plays with. A game with more networks (CycleGAN's two G's and
+        two D's) builds composite modules: the loop keeps one G, one D, one optimizer each, and
+        saves, restores, averages (EMA) and rolls back each whole.
+    game.picture(G_show)    the training grid (uint8 (H, W, C)), or None for the loop's G.sample grid
+    game.log_fields()       extra numbers for each logged metrics.jsonl record
+and `checks_collapse` says whether the loop's mode-collapse alarm (G.sample diversity) applies.
+
 Adding a game: a new file here with a `Game` subclass, an entry in GAMES, and
-its tests (tests/training/test_training_games.py shows the contract tests). A game
-with more networks (CycleGAN's two G's and two D's) will also need the loop to
-build, save and optimize them; that is that game's issue, not this seam's.
+its tests (tests/training/test_training_games.py shows the contract tests).
 """
 
 from gankit.training.games.base import Game
 from gankit.training.games.conditional import ConditionalGame
+from gankit.training.games.paired import PairedGame
 from gankit.training.games.unconditional import UnconditionalGame
 
 # name -> Game class; train.game is checked against it before training (like model.arch and loss.name).
 GAMES: dict[str, type[Game]] = {
     "unconditional": UnconditionalGame,
     "conditional": ConditionalGame,  # trained whenever model.conditional is not "none" (config.game_of)
+    "paired": PairedGame,  # pix2pix; trained whenever data.task is not "none" (config.game_of)
 }
 
-__all__ = ["GAMES", "ConditionalGame", "Game", "UnconditionalGame"]
+__all__ = ["GAMES", "ConditionalGame", "Game", "PairedGame", "UnconditionalGame"]
