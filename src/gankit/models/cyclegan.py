@@ -94,10 +94,17 @@ class CycleGenerators(nn.Module):
     `shape` is the (C, H, W) images were trained at; inference takes any H, W divisible by `stride`.
     """
 
+    z_dim = 0        # what the rest of gankit reads of a generator: no latent,
+    num_classes = 0  # no labels
+
     def __init__(self, a2b: nn.Module, b2a: nn.Module, shape: tuple, stride: int = STRIDE):
         super().__init__()
         self.a2b, self.b2a = a2b, b2a
         self.shape, self.stride = tuple(int(s) for s in shape), int(stride)
+        self.out_shape = self.shape
+
+    def sample(self, *args, **kwargs):
+        raise TypeError("a CycleGAN translates images: call G(x, 'a2b') on an input batch (or gankit translate)")
 
     def net(self, direction: str) -> nn.Module:
         if direction not in DIRECTIONS:
@@ -127,3 +134,33 @@ class CycleDiscriminators(nn.Module):
 def build_pair(make: Callable[[], nn.Module]) -> tuple[nn.Module, nn.Module]:
     """Two independently initialised copies of `make()` (drawn from torch's global RNG in order)."""
     return make(), make()
+
+
+# ---------------------------------------------------------------------------
+# the registry's builders (model.arch = "cyclegan"; data.task = "unpaired")
+
+
+def patch_discriminators(cfg, shape: tuple) -> CycleDiscriminators:
+    """D_a and D_b: two PatchGANs (`gankit.models.patchgan`, model.width, model.patch_layers) judging
+    single images of `shape` (C, H, W) — already packed by model.pack — one logit per patch."""
+    from gankit.models import patchgan
+    return CycleDiscriminators(patchgan.discriminator(cfg, shape), patchgan.discriminator(cfg, shape))
+
+
+def generator(cfg, shape: tuple) -> CycleGenerators:
+    """G_ab and G_ba for images of `shape` (C, H, W): ResNet-block generators of model.width, model.depth
+    residual blocks and model.upsample, initialised N(0, 0.02) as the reference code does."""
+    c = shape[0]
+    make = lambda: init_normal(ResnetGenerator(c, c, cfg.width, cfg.depth, cfg.upsample))  # noqa: E731
+    return CycleGenerators(make(), make(), shape)
+
+
+def check(cfg, shape: tuple) -> "str | None":
+    from gankit.models import patchgan
+    from gankit.models.base import square_image_problem
+    reason = square_image_problem("cyclegan", shape)
+    if reason:
+        return reason
+    if shape[-1] % STRIDE:
+        return f"cyclegan's generator downsamples twice: the image side must be a multiple of {STRIDE}, got {shape[-1]}"
+    return patchgan.check(cfg, shape[-1])

@@ -150,6 +150,13 @@ class StyleTranslator(nn.Module):
         self.a = DomainAutoencoder(channels, width, blocks, style_dim)
         self.b = DomainAutoencoder(channels, width, blocks, style_dim)
         self.style_dim, self.shape, self.stride = int(style_dim), tuple(int(s) for s in shape), STRIDE
+        self.out_shape = self.shape
+
+    z_dim = 0        # what the rest of gankit reads of a generator: no latent,
+    num_classes = 0  # no labels
+
+    def sample(self, *args, **kwargs):
+        raise TypeError("a style translator translates images: call translate(x, 'a2b', style) (or gankit translate)")
 
     def domain(self, name: str) -> DomainAutoencoder:
         if name not in ("a", "b"):
@@ -182,3 +189,20 @@ class StyleTranslator(nn.Module):
 
     def forward(self, x: Tensor, direction: str = "a2b", style: Tensor | None = None) -> Tensor:
         return self.translate(x, direction, style)
+
+
+# ---------------------------------------------------------------------------
+# the registry's builders (model.arch = "munit"; data.task = "unpaired")
+
+
+def generator(cfg, shape: tuple) -> StyleTranslator:
+    """Both domains' encoders and decoders for images of `shape` (C, H, W): model.width, model.depth
+    residual blocks, an 8-D style code; initialised N(0, 0.02) (MUNIT's default init is Kaiming; the
+    gentler start keeps the first AdaIN outputs near plain instance norm)."""
+    from gankit.models.cyclegan import init_normal
+    return init_normal(StyleTranslator(shape[0], cfg.width, cfg.depth, shape))
+
+
+def check(cfg, shape: tuple) -> "str | None":
+    from gankit.models import cyclegan
+    return cyclegan.check(cfg, shape)  # the same two stride-2 levels and PatchGAN discriminators
