@@ -25,6 +25,12 @@ def load_generator(path, device="cpu"):
     return _load(path, device=device)
 
 
+def load_translator(path, device="cpu", **kwargs):
+    """Load an image-to-image run (data.task) as a callable: translator(uint8 image) -> uint8 image."""
+    from gankit.apps.translate import load_translator as _load
+    return _load(path, device=device, **kwargs)
+
+
 def evaluate(generator, metrics=None, num=None, **kwargs):
     """Score a generator (run folder, generator folder or module) against its dataset.
 

@@ -11,10 +11,10 @@ import argparse
 import sys
 
 from gankit import __version__
-from gankit.cli import data, evaluate, features, info, interpolate, report, sample, score, toy, train
+from gankit.cli import data, evaluate, features, info, interpolate, report, sample, score, toy, train, translate
 
 VERBS = {"train": train, "sample": sample, "interpolate": interpolate, "score": score, "evaluate": evaluate,
-         "features": features, "info": info, "data": data, "toy": toy, "report": report}
+         "features": features, "info": info, "data": data, "toy": toy, "report": report, "translate": translate}
 
 
 def build_parser() -> argparse.ArgumentParser:

@@ -21,7 +21,7 @@ from pathlib import Path
 from typing import Callable
 
 from gankit.config import DataConfig
-from gankit.data import cifar, folder, idx, shapes, stacked, toy, unpaired
+from gankit.data import cifar, folder, idx, paired, photos, shapes, stacked, toy, unpaired
 from gankit.data.dataset import DataError, Dataset
 from gankit.data.toy import toy_modes
 from gankit.data.transforms import convert_channels, resize, to_float, to_uint8
@@ -47,6 +47,11 @@ def _load_folder(cfg: DataConfig, seed: int) -> Dataset:
 def _load_cifar(cfg: DataConfig, seed: int) -> Dataset:
     """cifar10: binary or python batches, uint8 (N, 3, 32, 32) and 10 classes."""
     return cifar.load_cifar(cfg.path, cfg.split)
+
+
+def _load_photos(cfg: DataConfig, seed: int) -> Dataset:
+    """photos: RGB patches of scikit-image's/scikit-learn's photographs (test: the held-out ones, tiled)."""
+    return photos.load_photos(cfg.split, cfg.resolution, cfg.limit)
 
 
 def _stacked_loader(name: str) -> Callable[[DataConfig, int], Dataset]:
@@ -75,6 +80,7 @@ DATASETS: dict[str, Callable[[DataConfig, int], Dataset]] = {
     "stacked-fashion-mnist": _stacked_loader("stacked-fashion-mnist"),
     "stacked-mnist": _stacked_loader("stacked-mnist"),
     "folder": _load_folder,
+    "photos": _load_photos,
     "toy-gaussian": _toy_loader("toy-gaussian"),
     "toy-ring": _toy_loader("toy-ring"),
     "toy-grid": _toy_loader("toy-grid"),
@@ -112,6 +118,11 @@ def load_dataset(cfg: DataConfig, seed: int = 0) -> Dataset:
         return unpaired.load_union(cfg, seed)
     if cfg.name not in toy.DIMS:
         _check_image_cfg(cfg)
+    if cfg.task == "paired":  # a user's (A, B) pairs, held as one (N, 2C, R, R) tensor (gankit.data.paired)
+        if cfg.name != "folder":
+            raise DataError(f"data.task: paired reads a user's pairs: set data.name = folder and data.path, "
+                            f"not data.name = {cfg.name!r}")
+        return paired.load_pairs(cfg.path, cfg.split, cfg.channels, cfg.resolution, cfg.limit)
     data = DATASETS[cfg.name](cfg, seed)
     x, y = data.x, data.y
     if 0 < cfg.limit < len(x):
@@ -143,6 +154,14 @@ def check(cfg: DataConfig) -> str:
     if cfg.name == "shapes":
         return f"shapes: squares and circles drawn at {cfg.resolution}x{cfg.resolution} ({cfg.split} split)"
     _check_image_cfg(cfg)
+    if cfg.task == "paired":
+        if cfg.name != "folder":
+            raise DataError(f"data.task: paired reads a user's pairs: set data.name = folder and data.path, "
+                            f"not data.name = {cfg.name!r}")
+        layout, items = paired.scan(cfg.path, cfg.split)
+        return f"{len(items)} {layout} pairs in {paired.root(cfg.path, cfg.split)}"
+    if cfg.name == "photos":
+        return photos.check()
     if cfg.name == "folder":
         files, labels, classes, left_out = folder.scan(cfg.path)
         kind = f"{len(classes)} classes" if labels is not None else "unlabeled"
@@ -162,6 +181,8 @@ def check(cfg: DataConfig) -> str:
 def has_labels(cfg: DataConfig) -> bool:
     """Whether the dataset has class labels, reading no image data: every built-in one does; an
     image folder does when its images sit in one sub-folder per class."""
+    if cfg.task == "paired" or cfg.name == "photos":  # pairs' A/ and B/ are not classes; photos have none
+        return False
     if cfg.name != "folder":
         return True
     return folder.scan(cfg.path)[1] is not None

@@ -240,6 +240,13 @@ def degrade(clean: Tensor, cfg: DataConfig, gen) -> Tensor:
     raise ValueError(f"data.task: {task!r} has no degradation (known: {', '.join(TASKS[:-1])})")
 
 
+def split_pair(batch: Tensor, direction: str = "AtoB") -> tuple[Tensor, Tensor]:
+    """A data.task = paired batch (N, 2C, H, W) -> (input, target): (A, B) for AtoB, (B, A) for BtoA."""
+    c = batch.shape[1] // 2
+    a, b = batch[:, :c], batch[:, c:]
+    return (a, b) if direction == "AtoB" else (b, a)
+
+
 def generators(seed: int, start: int, n: int) -> list[torch.Generator]:
     """The per-image generators of images start .. start+n-1 of `seed` (CPU)."""
     return [torch.Generator().manual_seed(_image_seed(seed, start + i)) for i in range(n)]

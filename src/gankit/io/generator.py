@@ -118,7 +118,39 @@ def _conditional_card(cfg: config_mod.Config, G: nn.Module, info: dict) -> str:
             f"  `G.sample(n, seed=0, labels=...)` any (by default sample i is of class i mod {G.num_classes})\n")
 
 
+def _translator_readme(cfg: config_mod.Config, G: nn.Module, info: dict) -> str:
+    """The model card of an image-to-image generator (data.task != "none")."""
+    params = sum(p.numel() for p in G.parameters())
+    where = Path(cfg.out) / "generator"
+    scale = f" (scale {cfg.data.scale})" if cfg.data.task == "superres" else ""
+    return f"""# gankit image-to-image generator
+
+- task: `{cfg.data.task}`{scale} on `{cfg.data.name}` ({info.get('source', '')}), trained at
+  {cfg.data.resolution}x{cfg.data.resolution}, {cfg.data.channels} channel(s); runs on any size
+- architecture: `{cfg.model.arch}` (upsample {cfg.model.upsample}), width {cfg.model.width}, {params:,} parameters
+- loss: {cfg.loss.adversarial_weight:g} x `{cfg.loss.name}` + {cfg.loss.l1_weight:g} x L1; trained on
+  {info.get('images_seen', 0):,} images ({info.get('train_seconds', 0) / 60:.1f} minutes)
+
+Files: `model.safetensors`, `config.json` (the run's config) and `manifest.json` (checksums).
+
+## Use it
+
+```
+gankit translate {where} photo.png --out translated/
+gankit translate {where} clean.png --degrade --out demo/   # degrade clean images first
+```
+
+```python
+import gankit
+translate = gankit.load_translator("{where}")
+outputs = translate(images)   # uint8 (H, W, C) arrays in, uint8 arrays out
+```
+"""
+
+
 def _readme(cfg: config_mod.Config, G: nn.Module, info: dict) -> str:
+    if cfg.data.task != "none":
+        return _translator_readme(cfg, G, info)
     shape = "x".join(str(s) for s in G.out_shape)
     params = sum(p.numel() for p in G.parameters())
     return f"""# gankit generator
@@ -267,10 +299,9 @@ def _checkpoint_classes(state: dict, ckpt: Path) -> list[str]:
     return _classes(ckpt.parent.parent / "generator")
 
 
-def load_generator(path: str | Path, device: str | torch.device = "cpu"):
-    """A trained `gankit.models.Generator` in eval mode, from a run, generator or checkpoint folder.
-
-    Always the weights the run shows: a checkpoint gives its EMA generator when it has one."""
+def read_generator(path: str | Path) -> tuple[config_mod.Config, dict[str, torch.Tensor], Path, str | None, list]:
+    """(config, G's tensors, where they came from, a note for stderr or None, class names) of a run,
+    generator or checkpoint folder, verified but not built (`load_generator` builds it)."""
     kind, where, note = _resolve(path)
     classes: list = []
     if kind == "generator":
@@ -288,6 +319,17 @@ def load_generator(path: str | Path, device: str | torch.device = "cpu"):
     if cfg.model.conditional != "none" and not classes:
         raise CheckpointError(f"{where}: a conditional generator ({cfg.model.conditional}) needs its class "
                               f"names, which neither it nor the run's generator/config.json holds")
+    return cfg, tensors, source, note, classes
+
+
+def load_generator(path: str | Path, device: str | torch.device = "cpu"):
+    """A trained `gankit.models.Generator` in eval mode, from a run, generator or checkpoint folder.
+
+    Always the weights the run shows: a checkpoint gives its EMA generator when it has one."""
+    cfg, tensors, source, note, classes = read_generator(path)
+    if cfg.data.task != "none":
+        raise CheckpointError(f"{path}: an image-to-image run (data.task = {cfg.data.task}) translates images "
+                              f"rather than sampling them: use gankit translate, or gankit.load_translator")
     G, _ = build(cfg.model, sample_shape(cfg.data), num_classes=len(classes))
     load_state_strict(G, tensors, source)
     G.config = cfg

@@ -10,7 +10,8 @@ brought to y's size by bicubic upsampling for superres):
     L_G = loss.adversarial_weight * adversarial G loss of D(c, G(x))  +  loss.l1_weight * |G(x) - y|_1
 
 so every adversarial loss and D regularizer of gankit applies (R1 and the gradient penalty on the
-pair, augmentation of the pair alike, packing of pairs). loss.adversarial_weight = 0 is the L1
+pair, of D's mean patch logit; augmentation of the pair alike; packing of pairs; weight clipping;
+ADA). Path-length regularization is defined on a latent z, which a U-Net has none of (refused). loss.adversarial_weight = 0 is the L1
 regression baseline: G never looks at D, so D is not trained either (its loss is a constant zero
 tied to its weights, and d_real/d_fake read 0.5), which keeps the baseline's training time its own.
 metrics.jsonl gets the two parts of L_G as "l1" and "adversarial" (unweighted means over the
@@ -27,7 +28,7 @@ from torch import Tensor, nn
 
 from gankit.config import Config
 from gankit.data import Dataset, to_uint8
-from gankit.data.degrade import degrade, degrade_fixed, task_shape
+from gankit.data.degrade import degrade, degrade_fixed, split_pair, task_shape
 from gankit.io.images import make_grid
 from gankit.models import build_translator, check as check_model
 from gankit.training.games.base import Game
@@ -36,16 +37,21 @@ GRID_PAIRS = 24
 """Triplets (input | output | target) in a training grid at most."""
 
 
-def split_pair(batch: Tensor, cfg: Config) -> tuple[Tensor, Tensor]:
-    """A data.task = paired batch (N, 2C, H, W) -> (source, target) by data.direction."""
-    c = batch.shape[1] // 2
-    a, b = batch[:, :c], batch[:, c:]
-    return (a, b) if cfg.data.direction == "AtoB" else (b, a)
-
-
 def condition(x: Tensor, scale: int) -> Tensor:
     """What D sees of the input beside the image: x, upsampled (bicubic) to the image's size for superres."""
     return F.interpolate(x, scale_factor=scale, mode="bicubic", align_corners=False) if scale > 1 else x
+
+
+class _PatchMean(nn.Module):
+    """D's patch logits averaged per input, (N, P) -> (N,): what the per-sample penalties (R1,
+    WGAN-GP) differentiate, as they expect one logit per input. Holds no parameters of its own."""
+
+    def __init__(self, D: nn.Module):
+        super().__init__()
+        self.D = D
+
+    def forward(self, x: Tensor) -> Tensor:
+        return self.D(x).mean(1)
 
 
 class PairedGame(Game):
@@ -72,7 +78,7 @@ class PairedGame(Game):
         """(input, target) from a real batch: the task's degradation of the clean images, drawn from
         the noise generator (fixed: from data.degrade_seed, image i always alike), or a pair's halves."""
         if self.cfg.data.task == "paired":
-            return split_pair(batch, self.cfg)
+            return split_pair(batch, self.cfg.data.direction)
         if fixed:
             return degrade_fixed(batch, self.cfg.data), batch
         return degrade(batch, self.cfg.data, self.noise), batch
@@ -95,7 +101,7 @@ class PairedGame(Game):
         fake_view = reg.view(torch.cat([cond, fake.detach()], 1), images)
         real_logits, fake_logits = D(real_view), D(fake_view)
         loss = self.losses.d_loss(real_logits, fake_logits)
-        loss = loss + reg.d_penalty(D, real_view, fake_view, self.counters.step * t.d_steps + i)
+        loss = loss + reg.d_penalty(_PatchMean(D), real_view, fake_view, self.counters.step * t.d_steps + i)
         return loss, real_logits, fake_logits
 
     def g_step(self) -> Tensor:
