@@ -164,3 +164,15 @@ def check(cfg, shape: tuple) -> "str | None":
     if shape[-1] % STRIDE:
         return f"cyclegan's generator downsamples twice: the image side must be a multiple of {STRIDE}, got {shape[-1]}"
     return patchgan.check(cfg, shape[-1])
+
+
+def build_unpaired_generator(cfg, shape: tuple) -> nn.Module:
+    """The composite generator of an unpaired run by model.arch: cyclegan (`generator`), munit
+    (`gankit.models.munit.generator`) or unet (two U-Nets of `gankit.models.unet`, any size)."""
+    if cfg.arch == "unet":
+        from gankit.models import unet
+        return CycleGenerators(unet.generator(cfg, shape), unet.generator(cfg, shape), shape, stride=1)
+    if cfg.arch == "munit":
+        from gankit.models import munit
+        return munit.generator(cfg, shape)
+    return generator(cfg, shape)

@@ -197,10 +197,15 @@ class StyleTranslator(nn.Module):
 
 def generator(cfg, shape: tuple) -> StyleTranslator:
     """Both domains' encoders and decoders for images of `shape` (C, H, W): model.width, model.depth
-    residual blocks, an 8-D style code; initialised N(0, 0.02) (MUNIT's default init is Kaiming; the
-    gentler start keeps the first AdaIN outputs near plain instance norm)."""
-    from gankit.models.cyclegan import init_normal
-    return init_normal(StyleTranslator(shape[0], cfg.width, cfg.depth, shape))
+    residual blocks, an 8-D style code; conv and linear weights Kaiming-normal, biases 0 (MUNIT's
+    generator init: the style encoder's codes then start at the N(0, I) scale of random styles)."""
+    model = StyleTranslator(shape[0], cfg.width, cfg.depth, shape)
+    for m in model.modules():
+        if isinstance(m, (nn.Conv2d, nn.Linear)):
+            nn.init.kaiming_normal_(m.weight, a=0.0, mode="fan_in")
+            if m.bias is not None:
+                nn.init.zeros_(m.bias)
+    return model
 
 
 def check(cfg, shape: tuple) -> "str | None":

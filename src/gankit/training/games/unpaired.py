@@ -52,7 +52,7 @@ from gankit.data import Dataset, to_float, to_uint8
 from gankit.io.images import make_grid
 from gankit.losses.cycle import adversarial_scale, cycle_loss, identity_loss, l1
 from gankit.models import apply_spectral_norm, check as check_model, packed_shape
-from gankit.models.cyclegan import CycleGenerators, patch_discriminators
+from gankit.models.cyclegan import build_unpaired_generator, patch_discriminators
 from gankit.training.games.base import Game
 from gankit.training.pool import ImagePool
 
@@ -138,12 +138,7 @@ class _UnpairedBase(Game):
                 raise ConfigError(f"train.batch_size: {cfg.train.batch_size} is larger than domain {name} "
                                   f"({spec!r}: {len(x)} images); lower it or add images")
         m, shape = cfg.model, data.sample_shape
-        if m.arch == "unet":
-            from gankit.models import unet
-            G = CycleGenerators(unet.generator(m, shape), unet.generator(m, shape), shape, stride=1)
-        else:
-            from gankit.models import MODELS
-            G = MODELS[m.arch].generator(m, shape)
+        G = build_unpaired_generator(m, shape)
         D = patch_discriminators(m, packed_shape(shape, m.pack))
         if m.g_spectral_norm:
             apply_spectral_norm(G)
