@@ -111,6 +111,8 @@ def test_translate_errors_are_one_line(runs, tmp_path, capsys):
     assert code == 0, err
     assert main(["sample", str(runs["denoise"]), "--out", str(tmp_path / "s.png")]) == 1
     assert "use gankit translate" in capsys.readouterr().err
+    assert main(["score", str(runs["superres"]), str(tmp_path / "odd.png")]) == 1
+    assert "judges (input, output) pairs" in capsys.readouterr().err
 
 
 def test_python_api_checks_arrays(runs):

@@ -24,7 +24,7 @@ from gankit.cli import VERBS, main
 from gankit.training.loop import train
 
 FIRST_PASS = {"train", "sample", "interpolate", "score", "data"}  # test_rel_cli.py
-MATRIX = {"evaluate", "features", "info", "report", "toy"}
+MATRIX = {"evaluate", "features", "info", "report", "toy", "translate"}
 ROOT = os.geteuid() == 0  # root writes through chmod 555: the read-only cases cannot fail for it
 
 
@@ -110,6 +110,16 @@ def snapshot(base: Path) -> dict:
 # (verb, what is hostile, argv with {base}, exit status, needle, outputs the case may write (relative to base))
 W = "warning"  # status 0 with exactly one warning line holding the needle
 CASES = [
+    # ---- translate (its image-to-image refusals: tests/apps/test_apps_translate.py)
+    ("translate", "missing run", ["{base}/missing", "{base}/flat/0.png", "--out", "{base}/t"], 1, "no such run", ()),
+    ("translate", "file for a run", ["{base}/notes.txt", "{base}/flat/0.png", "--out", "{base}/t"], 1, "got a file", ()),
+    ("translate", "an unconditional run", ["{base}/run", "{base}/flat/0.png", "--out", "{base}/t"], 1,
+     "not an image-to-image run", ()),
+    ("translate", "damaged generator config.json", ["{base}/bad/gen_config", "{base}/flat/0.png", "--out",
+                                                    "{base}/t"], 1, "config.json is unreadable", ()),
+    ("translate", "no --out", ["{base}/run", "{base}/flat/0.png"], 2, "--out", ()),
+    ("translate", "--tile negative", ["{base}/run", "{base}/flat/0.png", "--out", "{base}/t", "--tile", "-1"], 2,
+     "--tile", ()),
     # ---- evaluate
     ("evaluate", "missing path", ["{base}/missing"], 1, "no such run", ()),
     ("evaluate", "file for a folder", ["{base}/notes.txt"], 1, "got a file", ()),

@@ -82,3 +82,24 @@ def test_a_tiny_unet_beats_the_classical_baseline(tmp_path, tiny_idx_dir, task, 
     result = evaluate_translator(load_translator(run).G, cfg.data, metrics=("psnr", "ssim"), num=64)
     psnr = result["metrics"]["psnr"]
     assert psnr["value"] > psnr["floor"] + margin, psnr
+
+
+def test_train_time_evaluation_scores_translations_and_report_shows_loss_parts(tmp_path, tiny_idx_dir):
+    from gankit.apps.report import write_report
+    run = train(paired_cfg(tmp_path / "ev", tiny_idx_dir, "denoise", "eval.every_kimg=0.064", "eval.num=32",
+                           "eval.metrics=psnr,ssim"), progress=False)
+    evals = [r for r in read_metrics(run) if "psnr" in r]
+    assert [r["images"] for r in evals] == [0, 64, 128]
+    assert evals[0]["psnr"] == evals[0]["eval"]["floor"]["psnr"]  # an untrained residual G is the degraded input
+    assert (run / "generator-best" / "config.json").is_file()
+    page = write_report(run, tmp_path / "report.html").read_text()
+    assert "Parts of the generator loss" in page and "L1 " in page
+
+
+def test_setting_a_task_starts_from_the_pix2pix_preset(capsys):
+    from gankit.cli import main
+    assert main(["train", "--set", "data.task=superres", "--print-config"]) == 0
+    text = capsys.readouterr().out
+    assert 'arch = "unet"' in text and 'task = "superres"' in text and 'out = "runs/pix2pix"' in text
+    assert main(["train", "--print-config"]) == 0
+    assert 'arch = "dcgan"' in capsys.readouterr().out  # the unconditional default is unchanged

@@ -28,7 +28,10 @@ AXES = ("step", "images", "epoch", "seconds")
 CORE = ("loss_d", "loss_g", "d_real", "d_fake")
 
 LABELS = {"img_per_s": "throughput (images/s)", "augment_p": "augmentation probability p",
-          "instance_noise": "instance noise std", "fid": "FID (lower is better)", "kid": "KID (lower is better)"}
+          "instance_noise": "instance noise std", "fid": "FID (lower is better)", "kid": "KID (lower is better)",
+          "l1": "L1 part of loss_g (image-to-image, unweighted)",
+          "adversarial": "adversarial part of loss_g (image-to-image, unweighted)",
+          "psnr": "PSNR, dB (higher is better)", "ssim": "SSIM (higher is better)"}
 
 ALARM_HELP = {
     "d_wins": "the discriminator separates real from generated almost perfectly, so the generator's "
@@ -175,7 +178,8 @@ def _summary(run_dir: Path, records: list[dict], alarms: list[dict], cfg_text: s
         rows.append(("progress", f"{_num(last.get('images')):,.0f} images, epoch {_num(last.get('epoch')):g}, "
                                  f"{_num(last.get('step')):,.0f} G steps, {_num(last.get('seconds')) / 60:.1f} min"))
         vals = [f"{name} {last[k]:.3f}" for k, name in (("loss_d", "loss_d"), ("loss_g", "loss_g"),
-                                                          ("d_real", "D(x)"), ("d_fake", "D(G(z))"))
+                                                          ("d_real", "D(x)"), ("d_fake", "D(G(z))"),
+                                                          ("l1", "L1"), ("adversarial", "adversarial"))
                 if isinstance(last.get(k), (int, float)) and not isinstance(last.get(k), bool)]
         rows.append(("last logged", ", ".join(vals) or "(no values)"))
         if isinstance(last.get("img_per_s"), (int, float)):
@@ -274,7 +278,16 @@ def render_report(run_dir: str | Path, max_grids: int = 12) -> str:
     parts.append("<p class=\"note\">At the equilibrium of the game both approach 0.5: D cannot tell real from "
                  "generated. A gap that stays wide, D(x) near 1 with D(G(z)) near 0, means D wins outright.</p>")
 
-    others = _other_keys(records)
+    if any("l1" in r for r in records):  # image-to-image: loss_g = adversarial_weight * adversarial + l1_weight * L1
+        parts.append("<h2>Parts of the generator loss</h2><div class=\"metrics\">")
+        for key in ("l1", "adversarial"):
+            png = _plot(Figure, [(key, key, "tab:brown")], records, alarms, LABELS[key], key, size=(5.2, 2.8))
+            if png:
+                parts.append(_img(png, key))
+        parts.append("</div><p class=\"note\">loss_g = loss.adversarial_weight x adversarial + loss.l1_weight x "
+                     "L1 (the config holds both weights). L1 falling while the adversarial part stays in its band "
+                     "is a healthy image-to-image run; an adversarial part of 0 is the L1-only baseline.</p>")
+    others = [k for k in _other_keys(records) if k not in ("l1", "adversarial")]
     if others:
         parts.append("<h2>Other metrics</h2><div class=\"metrics\">")
         for key in others:

@@ -28,6 +28,9 @@ def add_parser(sub, name: str) -> argparse.ArgumentParser:
   gankit train --resume runs/x --minutes 10        continue runs/x until 10 minutes in total
   gankit train --minutes 10 --eval-every 50        FID etc. every 50k images into metrics.jsonl,
                                                    the best generator kept in RUN_DIR/generator-best/
+  gankit train --set data.task=superres --set data.scale=4   image-to-image (pix2pix U-Net + PatchGAN;
+                                                   the pix2pix preset is the default then); tasks:
+                                                   superres, inpaint, denoise, derain, dehaze, paired
 
 Every config field can be set with --set SECTION.FIELD=VALUE; --print-config
 shows them all with their resolved values.
@@ -68,6 +71,18 @@ and at the end, so a crash or kill -9 loses at most about that much: continue wi
     return p
 
 
+IMAGE_TO_IMAGE_PRESET = "pix2pix"
+"""The default preset when --set data.task=... (anything but none) is given without a preset or config."""
+
+
+def _sets_task(overrides) -> bool:
+    task = None
+    for item in overrides:
+        value = config_mod.parse_override(item) if isinstance(item, str) else item
+        task = value.get("data", {}).get("task", task) if isinstance(value.get("data"), dict) else task
+    return task not in (None, "none")
+
+
 def config_from_args(args) -> config_mod.Config:
     """Defaults <- preset/config/resumed run <- flags <- --set overrides."""
     overrides: list = []
@@ -80,7 +95,7 @@ def config_from_args(args) -> config_mod.Config:
     elif args.config:
         file = args.config
     else:
-        preset = args.preset or DEFAULT_PRESET
+        preset = args.preset or (IMAGE_TO_IMAGE_PRESET if _sets_task(args.overrides) else DEFAULT_PRESET)
         overrides.append({"out": f"runs/{preset}"})
     overrides += data_overrides(args)
     for name in ("minutes", "epochs", "kimg"):

@@ -349,6 +349,9 @@ def load_discriminator(path: str | Path, device: str | torch.device = "cpu") -> 
         where = find_latest(path)[0]
     weights, state, text = load_checkpoint(where)
     cfg = _config_from_text(text, where)
+    if cfg.data.task != "none":
+        raise CheckpointError(f"{path}: an image-to-image run (data.task = {cfg.data.task}): its PatchGAN judges "
+                              f"(input, output) pairs, not single images")
     classes = _checkpoint_classes(state, where) if cfg.model.conditional != "none" else []
     if cfg.model.conditional != "none" and not classes:
         raise CheckpointError(f"{where}: a conditional discriminator ({cfg.model.conditional}) needs its class "

@@ -24,6 +24,7 @@ import math
 import random
 import shutil
 from contextlib import contextmanager
+from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
@@ -38,6 +39,8 @@ from gankit.io.generator import export_generator
 
 BEST_FOLDER = "generator-best"
 EVAL_SEED = 0
+TRANSLATE_NUM = 1000
+"""Image-to-image runs: test images translated per evaluation when eval.num is 0."""
 
 
 def plan(cfg: Config) -> tuple[list[str], str | None]:
@@ -49,7 +52,13 @@ def plan(cfg: Config) -> tuple[list[str], str | None]:
     from gankit.evaluation.stacked import READ as STACKED_METRICS
     e = cfg.eval
     # Per kind of data: (known metrics, the default ones, the default `best`, its name in errors).
-    if cfg.data.name.startswith("toy-"):
+    if cfg.data.task != "none":  # image-to-image: outputs vs targets of the test split
+        from gankit.evaluation.restoration import RESTORATION_METRICS
+        realism = has_labels(replace(cfg.data, task="none")) and cfg.data.task != "paired"
+        known, default, default_best, kind = (tuple(RESTORATION_METRICS) if realism else ("psnr", "ssim"),
+                                              ("psnr", "ssim", "fid") if realism else ("psnr", "ssim"), "psnr",
+                                              f"data.task = {cfg.data.task}")
+    elif cfg.data.name.startswith("toy-"):
         known, default, default_best, kind = TOY_METRICS, TRAIN_TOY_METRICS, "reverse_kl", "toy data"
     elif cfg.data.name in STACKED:  # mode-counted like toy data
         known, default, default_best, kind = STACKED_METRICS, tuple(STACKED_METRICS), "reverse_kl", cfg.data.name
@@ -69,7 +78,7 @@ def plan(cfg: Config) -> tuple[list[str], str | None]:
         return names, None
     if best not in names:
         raise ConfigError(f"eval.best: {best!r} is not among the evaluated metrics ({', '.join(names)})")
-    if best not in LOWER_IS_BETTER + HIGHER_IS_BETTER:
+    if best not in LOWER_IS_BETTER + HIGHER_IS_BETTER + ("psnr", "ssim"):
         raise ConfigError(f"eval.best: {best!r} has no better direction (density is best near 1); "
                           f"pick one of {', '.join(m for m in names if m in LOWER_IS_BETTER + HIGHER_IS_BETTER)}")
     return names, best
@@ -133,10 +142,16 @@ class TrainEvaluator:
         from gankit.evaluation.evaluator import evaluate  # evaluation pulls in scipy: only when used
 
         with _rng_untouched():
-            result = evaluate(G, metrics=self.metrics, num=self.cfg.eval.num or None, data_cfg=self.cfg.data,
-                              seed=EVAL_SEED, device=self.device, progress=self.progress)
+            if self.cfg.data.task != "none":  # the test split's inputs, translated (degradations fixed by seed)
+                from gankit.evaluation.restoration import evaluate_translator
+                result = evaluate_translator(G, self.cfg.data, self.metrics, num=self.cfg.eval.num or TRANSLATE_NUM,
+                                             device=self.device, progress=self.progress)
+            else:
+                result = evaluate(G, metrics=self.metrics, num=self.cfg.eval.num or None, data_cfg=self.cfg.data,
+                                  seed=EVAL_SEED, device=self.device, progress=self.progress)
         values = {n: float(m["value"]) for n, m in result["metrics"].items()}
-        floors = {n: float(m["floor"]) for n, m in result["metrics"].items()}
+        # An image-to-image floor is the classical baseline's score (None where there is none).
+        floors = {n: None if m["floor"] is None else float(m["floor"]) for n, m in result["metrics"].items()}
         is_best = self.best is not None and _better(self.best, values[self.best], self.best_value)
         record = {"step": counters.step, "images": counters.images, "seconds": round(counters.seconds, 3),
                   **values, "eval": {"num": result["num"], "seconds": result["seconds"], "floor": floors,
