@@ -150,6 +150,7 @@ def test_a_trained_style_model_keeps_content_across_styles(tmp_path):
         outs = [T.run(x, T.styles(1, seed=s).expand(len(x), -1)) for s in range(3)]
     where = centroid(x)
     for out in outs:
-        assert (centroid(out) - where).norm(dim=1).median() < 1.5   # the shape stays where it was
-    assert not torch.equal(outs[0], outs[1])                         # while the style changes the image
-    assert (where - where.roll(1, 0)).norm(dim=1).median() > 3       # (positions do differ between inputs)
+        own = (centroid(out) - where).norm(dim=1).median()               # to its own input's shape
+        other = (centroid(out) - where.roll(1, 0)).norm(dim=1).median()  # to another input's
+        assert own < 1.5 and own < 0.5 * other, (own, other)             # the shape stays where it was
+    assert not torch.equal(outs[0], outs[1])                             # while the style changes the image
