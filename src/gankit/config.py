@@ -60,7 +60,9 @@ class DataConfig:
     task: str = "none"
     """Image-to-image task (`gankit.data.degrade.TASKS`): none (plain GAN training), superres, inpaint,
     denoise, derain, dehaze (the input made on the fly from each clean image), or paired (a user's own
-    pairs in data.path). Anything but none trains the "paired" game with model.arch = unet by default."""
+    pairs in data.path). Anything but none trains the "paired" game with model.arch = unet by default;
+    unpaired translates between data.domain_a and data.domain_b without pairs (the "unpaired" game,
+    CycleGAN: model.arch = cyclegan by default and loss.name = lsgan; munit: example-guided style)."""
     scale: int = 4
     """superres: the scale factor, 2, 4 or 8: G's input is the image downsampled by it (antialiased
     bicubic) and its output is scale x larger. data.resolution must be a multiple of it."""
@@ -97,6 +99,11 @@ class DataConfig:
     (image i of seed s is always degraded the same way); training draws fresh ones from the run's seed."""
     direction: str = "AtoB"
     """paired: AtoB (G maps A to B) or BtoA."""
+    domain_a: str = ""
+    """unpaired: domain A, a class of data.name (e.g. "Sneaker"; exact, else ignoring case) or an image
+    folder (a value with "/" or starting with "." or "~", e.g. "./horses"); see `gankit.data.unpaired`."""
+    domain_b: str = ""
+    """unpaired: domain B, as data.domain_a (e.g. "Ankle boot")."""
 
 
 @dataclass
@@ -160,7 +167,7 @@ FAKE_LABELS = ("uniform", "data")
 CONDITIONAL_GAME = "conditional"
 """The game every run with model.conditional != "none" trains."""
 
-TASKS = ("none", "superres", "inpaint", "denoise", "derain", "dehaze", "paired")
+TASKS = ("none", "superres", "inpaint", "denoise", "derain", "dehaze", "paired", "unpaired")
 """Values of data.task (the degradations are `gankit.data.degrade.TASKS`; a test checks they agree)."""
 
 PAIRED_GAME = "paired"
@@ -168,6 +175,15 @@ PAIRED_GAME = "paired"
 
 IMAGE_TO_IMAGE_ARCHS = ("unet",)
 """Architectures that translate images (data.task != "none" needs one; it defaults to unet)."""
+
+UNPAIRED_GAME = "unpaired"
+"""The game of data.task = "unpaired" (CycleGAN) with model.arch cyclegan or unet."""
+
+STYLE_GAME = "unpaired-style"
+"""The game of data.task = "unpaired" with model.arch = munit (example-guided style, MUNIT-like)."""
+
+UNPAIRED_ARCHS = ("cyclegan", "munit", "unet")
+"""Architectures data.task = "unpaired" trains (the first is its default)."""
 
 OPTIMIZERS = ("adam", "rmsprop")
 """Optimizer names (built by `gankit.training.state.make_optimizers`)."""
@@ -210,6 +226,12 @@ class LossConfig:
     adversarial_weight: float = 1.0
     """Paired game: weight of the adversarial term in G's loss; 0 trains the same U-Net on L1 alone
     (the regression baseline; D is still trained and logged but G ignores it); >= 0."""
+    cycle_weight: float = 10.0
+    """Unpaired games: weight lambda of the cycle-consistency L1, |G_ba(G_ab(a)) - a| + |G_ab(G_ba(b)) - b|
+    (CycleGAN: 10); the style game also weighs its within-domain reconstruction by it (MUNIT: 10); >= 0."""
+    identity_weight: float = 0.5
+    """Unpaired game: the identity L1 |G_ba(a) - a| + |G_ab(b) - b| weighted by this fraction of
+    loss.cycle_weight (the reference code's lambda_identity 0.5, so 5 by default); 0 = off."""
 
 
 @dataclass
@@ -284,6 +306,9 @@ class TrainConfig:
     overhead, else torch's default)."""
     channels_last: bool = False
     """Run conv models in channels-last memory format (faster for DCGAN on CPU; measure yours)."""
+    pool_size: int = 50
+    """Unpaired game: past translations each discriminator trains on (CycleGAN's image pool of 50;
+    Shrivastava et al. 2017); 0 = only the latest batch."""
 
 
 @dataclass
@@ -530,6 +555,9 @@ def resolve(preset: str | None = None, file: str | Path | None = None,
     for item in overrides:
         values = _merge(values, parse_override(item) if isinstance(item, str) else item)
     data, model = values.get("data"), values.get("model")  # not tables when mistyped: from_dict says so
+    if isinstance(data, dict) and data.get("task", "none") == "unpaired":  # CycleGAN's defaults: ResNet G, LSGAN
+        values = _merge({"model": {"arch": UNPAIRED_ARCHS[0]}, "loss": {"name": "lsgan"}}, values)
+        model = values.get("model")
     if isinstance(data, dict) and data.get("task", "none") != "none" and \
             (model is None or isinstance(model, dict) and "arch" not in model):
         values = _merge(values, {"model": {"arch": IMAGE_TO_IMAGE_ARCHS[0]}})  # the image-to-image default
@@ -548,6 +576,8 @@ def game_of(cfg: Config) -> str:
     the combinations this would have to guess about."""
     if cfg.model.conditional != "none":
         return CONDITIONAL_GAME
+    if cfg.data.task == "unpaired" and cfg.train.game == "unconditional":
+        return STYLE_GAME if cfg.model.arch == "munit" else UNPAIRED_GAME
     if cfg.data.task != "none" and cfg.train.game == "unconditional":
         return PAIRED_GAME
     return cfg.train.game
@@ -647,8 +677,11 @@ def _validate_task(cfg: Config) -> None:
     _require(0 <= m.patch_layers <= 6, "model.patch_layers", "must be in [0, 6] (0 = automatic)", m.patch_layers)
     _require(lo.l1_weight >= 0, "loss.l1_weight", "must be >= 0", lo.l1_weight)
     _require(lo.adversarial_weight >= 0, "loss.adversarial_weight", "must be >= 0", lo.adversarial_weight)
+    _validate_unpaired(cfg)
+    if d.task == "unpaired":
+        return
     if d.task == "none":
-        _require(m.arch not in IMAGE_TO_IMAGE_ARCHS, "model.arch",
+        _require(m.arch not in IMAGE_TO_IMAGE_ARCHS + UNPAIRED_ARCHS, "model.arch",
                  "translates images: set data.task (superres, inpaint, denoise, derain, dehaze or paired)", m.arch)
         _require(cfg.train.game != PAIRED_GAME, "train.game", "'paired' needs data.task", cfg.train.game)
         return
@@ -664,6 +697,45 @@ def _validate_task(cfg: Config) -> None:
              f"must be a multiple of data.scale = {d.scale} for superres", d.resolution)
     _require(lo.pl_weight == 0, "loss.pl_weight", "path-length regularization is defined on G's latent z, "
              "which a U-Net has none of; set loss.pl_weight = 0", lo.pl_weight)
+
+
+def _validate_unpaired(cfg: Config) -> None:
+    """The unpaired games' fields; with data.task = "unpaired", what it needs and refuses."""
+    d, m, lo, t = cfg.data, cfg.model, cfg.loss, cfg.train
+    _require(lo.cycle_weight >= 0, "loss.cycle_weight", "must be >= 0", lo.cycle_weight)
+    _require(lo.identity_weight >= 0, "loss.identity_weight", "must be >= 0 (a fraction of loss.cycle_weight)",
+             lo.identity_weight)
+    _require(t.pool_size >= 0, "train.pool_size", "must be >= 0 (0 = no pool)", t.pool_size)
+    unpaired_games = (UNPAIRED_GAME, STYLE_GAME)
+    if d.task != "unpaired":
+        _require(m.arch not in ("cyclegan", "munit"), "model.arch",
+                 "translates between two domains: set data.task = unpaired with data.domain_a and data.domain_b",
+                 m.arch)
+        _require(t.game not in unpaired_games, "train.game", f"{t.game!r} needs data.task = unpaired", t.game)
+        return
+    _require(not d.name.startswith("toy-"), "data.task", f"translates images; data.name = {d.name!r} is toy data",
+             d.task)
+    _require(m.arch in UNPAIRED_ARCHS, "model.arch",
+             f"data.task = 'unpaired' trains one of {', '.join(UNPAIRED_ARCHS)}", m.arch)
+    _require(t.game in ("unconditional",) + unpaired_games, "train.game",
+             "data.task = 'unpaired' trains the 'unpaired' game (model.arch = munit: 'unpaired-style'); leave "
+             "train.game at its default", t.game)
+    _require(t.game == "unconditional" or t.game == game_of(cfg), "train.game",
+             f"model.arch = {m.arch!r} trains {game_of(cfg)!r}", t.game)
+    _require(bool(d.domain_a.strip()), "data.domain_a", "data.task = 'unpaired' needs it: a class of data.name "
+             "(e.g. Sneaker) or a folder ('./horses')", d.domain_a)
+    _require(bool(d.domain_b.strip()), "data.domain_b", "data.task = 'unpaired' needs it: a class of data.name "
+             "(e.g. 'Ankle boot') or a folder ('./zebras')", d.domain_b)
+    _require(d.domain_a.strip() != d.domain_b.strip(), "data.domain_b",
+             "must differ from data.domain_a: translation needs two domains", d.domain_b)
+    _require(m.conditional == "none", "model.conditional", "class conditioning is not built for unpaired "
+             "translation; set model.conditional = none", m.conditional)
+    _require(lo.pl_weight == 0, "loss.pl_weight", "path-length regularization is defined on G's latent z, "
+             "which a translator has none of; set loss.pl_weight = 0", lo.pl_weight)
+    e = cfg.eval
+    _require(e.every_kimg == 0 and e.every_minutes == 0, "eval.every_kimg",
+             "train-time evaluation samples G(z), which a translator has no z for; measure translations with "
+             "benchmarks/style (or set eval.every_kimg = eval.every_minutes = 0)", e.every_kimg or e.every_minutes)
 
 
 def _validate_eval(e: EvalConfig) -> None:

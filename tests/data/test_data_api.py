@@ -17,7 +17,7 @@ from gankit.data.transforms import convert_channels
 def test_registry_names():
     assert set(DATASETS) == {"fashion-mnist", "mnist", "cifar10", "folder", "toy-gaussian", "toy-ring", "toy-grid",
                              "lfw-faces",
-                             "stacked-fashion-mnist", "stacked-mnist", "photos"}
+                             "stacked-fashion-mnist", "stacked-mnist", "photos", "shapes"}
     assert all(callable(f) for f in DATASETS.values())
 
 

@@ -103,7 +103,7 @@ def test_models_check_accepts_supported():
 
 
 def test_models_registry():
-    assert set(MODELS) == {"mlp", "dcgan", "dcgan-tf", "resnet", "unet"}
+    assert set(MODELS) == {"mlp", "dcgan", "dcgan-tf", "resnet", "unet", "cyclegan", "munit"}
     for fam in MODELS.values():
         assert fam.description and "\n" not in fam.description
         with pytest.raises(dataclasses.FrozenInstanceError):

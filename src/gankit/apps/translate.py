@@ -148,9 +148,20 @@ def _ramp(side: int, width: int) -> torch.Tensor:
     return _ramp2(side, side, width)
 
 
-def load_translator(path, device="cpu", tile: int = 0, overlap: int = 0) -> Translator:
-    """The image-to-image generator of a run, generator or checkpoint folder, as a `Translator`."""
+def load_translator(path, device="cpu", tile: int = 0, overlap: int = 0, direction: str | None = None):
+    """The image-to-image generator of a run, generator or checkpoint folder, as a `Translator`; an
+    unpaired run's (data.task = unpaired) as a `gankit.apps.unpaired.UnpairedTranslator` in `direction`
+    (a2b, the default, or b2a)."""
     cfg, tensors, source, note, _ = read_generator(path)
+    if cfg.data.task == "unpaired":
+        from gankit.apps.unpaired import load_unpaired
+        if note:
+            import sys
+            print(f"note: {note}", file=sys.stderr)
+        return load_unpaired(cfg, tensors, source, direction or "a2b", device)
+    if direction is not None:
+        raise ValueError(f"--direction: only unpaired runs (data.task = unpaired) have two directions; this run "
+                         f"is a {cfg.data.task} run")
     if cfg.data.task == "none":
         raise CheckpointError(f"{path}: not an image-to-image run (data.task = none): it samples images from "
                               f"noise; use gankit sample")

@@ -31,6 +31,9 @@ def add_parser(sub, name: str) -> argparse.ArgumentParser:
   gankit train --set data.task=superres --set data.scale=4   image-to-image (pix2pix U-Net + PatchGAN;
                                                    the pix2pix preset is the default then); tasks:
                                                    superres, inpaint, denoise, derain, dehaze, paired
+  gankit train --preset cyclegan --minutes 10      unpaired translation, Sneaker <-> Ankle boot (CycleGAN;
+                                                   --preset munit: example-guided style); your domains:
+                                                   --set data.domain_a=./horses --set data.domain_b=./zebras
 
 Every config field can be set with --set SECTION.FIELD=VALUE; --print-config
 shows them all with their resolved values.
@@ -90,6 +93,18 @@ def _sets_task(overrides) -> bool:
     return task not in (None, "none")
 
 
+UNPAIRED_PRESET = "cyclegan"
+"""The default preset when --set data.task=unpaired is given without a preset or config."""
+
+
+def _sets_unpaired(overrides) -> bool:
+    task = None
+    for item in overrides:
+        value = config_mod.parse_override(item) if isinstance(item, str) else item
+        task = value.get("data", {}).get("task", task) if isinstance(value.get("data"), dict) else task
+    return task == "unpaired"
+
+
 def config_from_args(args) -> config_mod.Config:
     """Defaults <- preset/config/resumed run <- flags <- --set overrides."""
     overrides: list = []
@@ -102,7 +117,8 @@ def config_from_args(args) -> config_mod.Config:
     elif args.config:
         file = args.config
     else:
-        preset = args.preset or (IMAGE_TO_IMAGE_PRESET if _sets_task(args.overrides) else DEFAULT_PRESET)
+        preset = args.preset or (UNPAIRED_PRESET if _sets_unpaired(args.overrides) else
+                                 IMAGE_TO_IMAGE_PRESET if _sets_task(args.overrides) else DEFAULT_PRESET)
         overrides.append({"out": f"runs/{preset}"})
     overrides += data_overrides(args)
     for name in ("minutes", "epochs", "kimg"):

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import argparse
 
-from gankit.cli.common import device_arg, nonnegative_int
+from gankit.cli.common import device_arg, nonnegative_int, positive_int, seed
 
 
 def add_parser(sub, name: str) -> argparse.ArgumentParser:
@@ -13,7 +13,9 @@ def add_parser(sub, name: str) -> argparse.ArgumentParser:
         formatter_class=argparse.RawDescriptionHelpFormatter,
         description="Run a trained image-to-image generator (a run with data.task) on image files of any "
                     "size. Each INPUT gives OUT/<name>.png (the output; super-resolution: data.scale times "
-                    "larger) and OUT/<name>_strip.png (input | output, and | target with --degrade).",
+                    "larger) and OUT/<name>_strip.png (input | output, and | target with --degrade). "
+                    "Unpaired runs (data.task = unpaired) translate in --direction a2b or b2a; example-guided "
+                    "ones (model.arch = munit) take a --style image, or draw --styles random styles.",
         epilog="""how inputs are read:
   PNG, JPEG, BMP or WebP files. A run trained on grey images takes grey files and one trained on
   colour takes RGB; anything else is refused unless --convert. Images larger than --tile pixels
@@ -29,7 +31,17 @@ errors (one line, exit 1): an unreadable or missing file, the wrong number of ch
   the run's data.scale does not divide (--degrade with superres), a run that is not
   image-to-image, a --scale other than the run's.
 
+unpaired runs (CycleGAN, example-guided style):
+  --direction a2b maps data.domain_a to data.domain_b, b2a the reverse. An example-guided run renders
+  each INPUT's content in the style of --style FILE (an image of the target domain): OUT/<name>.png
+  and a strip input | style | output; without --style it draws --styles N random styles (seed
+  --seed): OUT/<name>_style0.png ... and a strip input | output 0 | output 1 | ... --style and
+  --styles on a CycleGAN run, or --direction on a paired run, are refused in one line.
+
 examples:
+  gankit translate runs/cyclegan sneaker.png --direction a2b --out boots/
+  gankit translate runs/munit sneaker.png --style boot.png --out styled/
+  gankit translate runs/munit sneaker.png --styles 5 --seed 1 --out styles/
   gankit translate runs/superres photo.jpg --out big/
   gankit translate runs/superres clean.png --degrade --out demo/
   gankit translate runs/inpaint photo.png --masks masks/ --out filled/""")
@@ -47,6 +59,14 @@ examples:
     p.add_argument("--tile", type=nonnegative_int, default=0,
                    help="tile side in input pixels for large images (default 0: 8x the training size, at "
                         "least 256)")
+    p.add_argument("--direction", choices=("a2b", "b2a"), default=None,
+                   help="unpaired runs: a2b translates domain A to B (the default), b2a the reverse")
+    p.add_argument("--style", metavar="FILE", default=None,
+                   help="example-guided runs: render the inputs in the style of this image (of the target domain)")
+    p.add_argument("--styles", type=positive_int, default=None, metavar="N",
+                   help="example-guided runs without --style: N outputs per input in random styles (default 3)")
+    p.add_argument("--seed", type=seed, default=0,
+                   help="example-guided runs: the seed of the random styles (style i of seed s is always alike)")
     p.add_argument("--overlap", type=nonnegative_int, default=0, help="pixels neighbouring tiles share (default: tile / 8)")
     device_arg(p)
     return p
@@ -54,7 +74,14 @@ examples:
 
 def run(args) -> int:
     from gankit.apps.translate import load_translator, translate_files
-    translator = load_translator(args.model, device=args.device, tile=args.tile, overlap=args.overlap)
+    translator = load_translator(args.model, device=args.device, tile=args.tile, overlap=args.overlap,
+                                 direction=args.direction)
+    if translator.task == "unpaired":
+        return _run_unpaired(translator, args)
+    for flag, value in (("--style", args.style), ("--styles", args.styles)):
+        if value is not None:
+            raise ValueError(f"{flag}: only example-guided unpaired runs (model.arch = munit) take styles; this "
+                             f"run is a {translator.task} run")
     if args.scale is not None and args.scale != translator.scale:
         what = f"super-resolves by data.scale = {translator.scale}" if translator.task == "superres" \
             else f"is a {translator.task} run (scale 1)"
@@ -62,4 +89,20 @@ def run(args) -> int:
     written = translate_files(translator, args.inputs, args.out, degrade=args.degrade, masks_dir=args.masks,
                               convert=args.convert)
     print(f"wrote {len(written)} output(s) and strip(s) to {args.out}")
+    return 0
+
+
+def _run_unpaired(translator, args) -> int:
+    from gankit.apps.unpaired import translate_unpaired_files
+    for flag, given in (("--degrade", args.degrade), ("--masks", args.masks is not None),
+                        ("--scale", args.scale not in (None, 1))):
+        if given:
+            raise ValueError(f"{flag}: an unpaired run translates between two domains; it has no degradation, "
+                             f"masks or scale factor")
+    if args.style is not None and args.styles is not None:
+        raise ValueError("--styles: give --style FILE (one example's style) or --styles N (random ones), not both")
+    written = translate_unpaired_files(translator, args.inputs, args.out, style=args.style, styles=args.styles,
+                                       seed=args.seed, convert=args.convert)
+    print(f"wrote {len(written)} output(s) and {len(args.inputs)} strip(s) to {args.out} "
+          f"({translator.source} -> {translator.target})")
     return 0

@@ -21,7 +21,7 @@ from pathlib import Path
 from typing import Callable
 
 from gankit.config import DataConfig
-from gankit.data import cifar, folder, idx, lfw, paired, photos, stacked, toy
+from gankit.data import cifar, folder, idx, lfw, paired, photos, shapes, stacked, toy, unpaired
 from gankit.data.dataset import DataError, Dataset
 from gankit.data.toy import toy_modes
 from gankit.data.transforms import convert_channels, resize, to_float, to_uint8
@@ -73,6 +73,11 @@ def _toy_loader(name: str) -> Callable[[DataConfig, int], Dataset]:
     return load
 
 
+def _load_shapes(cfg: DataConfig, seed: int) -> Dataset:
+    """shapes: white squares and circles on black (the toy domains of unpaired translation), 2 classes."""
+    return shapes.load_shapes(cfg.split, cfg.resolution)
+
+
 DATASETS: dict[str, Callable[[DataConfig, int], Dataset]] = {
     "fashion-mnist": _idx_loader("fashion-mnist"),
     "mnist": _idx_loader("mnist"),
@@ -85,6 +90,7 @@ DATASETS: dict[str, Callable[[DataConfig, int], Dataset]] = {
     "toy-gaussian": _toy_loader("toy-gaussian"),
     "toy-ring": _toy_loader("toy-ring"),
     "toy-grid": _toy_loader("toy-grid"),
+    "shapes": _load_shapes,
 }
 
 
@@ -114,6 +120,8 @@ def load_dataset(cfg: DataConfig, seed: int = 0) -> Dataset:
     _known(cfg.name)
     if cfg.limit < 0:
         raise DataError(f"data.limit: must be >= 0, got {cfg.limit!r}")
+    if cfg.task == "unpaired":  # both domains in one labelled dataset: y 0 = domain A, 1 = domain B
+        return unpaired.load_union(cfg, seed)
     if cfg.name not in toy.DIMS:
         _check_image_cfg(cfg)
     if cfg.task == "paired":  # a user's (A, B) pairs, held as one (N, 2C, R, R) tensor (gankit.data.paired)
@@ -145,8 +153,12 @@ def check(cfg: DataConfig) -> str:
     header is wrong). Toy data always passes.
     """
     _known(cfg.name)
+    if cfg.task == "unpaired":
+        return unpaired.check_domains(cfg, lambda plain: check(plain))
     if cfg.name in toy.DIMS:
         return f"{cfg.name}: {toy.describe(cfg.name)}, {cfg.toy_samples} points drawn from the seed"
+    if cfg.name == "shapes":
+        return f"shapes: squares and circles drawn at {cfg.resolution}x{cfg.resolution} ({cfg.split} split)"
     _check_image_cfg(cfg)
     if cfg.task == "paired":
         if cfg.name != "folder":

@@ -118,8 +118,47 @@ def _conditional_card(cfg: config_mod.Config, G: nn.Module, info: dict) -> str:
             f"  `G.sample(n, seed=0, labels=...)` any (by default sample i is of class i mod {G.num_classes})\n")
 
 
+def _unpaired_readme(cfg: config_mod.Config, G: nn.Module, info: dict) -> str:
+    """The model card of an unpaired translator (data.task = "unpaired": CycleGAN or example-guided)."""
+    params = sum(p.numel() for p in G.parameters())
+    where = Path(cfg.out) / "generator"
+    d, lo = cfg.data, cfg.loss
+    guided = cfg.model.arch == "munit"
+    kind = ("example-guided (MUNIT-like: content and style encoders, AdaIN decoders)" if guided
+            else f"CycleGAN ({cfg.model.arch} generators)")
+    losses = (f"{lo.cycle_weight:g} x (image recon + cycle) + style + content recon" if guided else
+              f"cycle {lo.cycle_weight:g}, identity {lo.identity_weight:g} x cycle, pool {cfg.train.pool_size}")
+    style = (f"gankit translate {where} a.png --style b_example.png --out styled/   # an example's style\n"
+             f"gankit translate {where} a.png --styles 5 --seed 0 --out random/     # random styles\n") if guided else ""
+    return f"""# gankit unpaired translator
+
+- domains: A = `{d.domain_a}`, B = `{d.domain_b}` ({info.get('source', '')}), trained at
+  {d.resolution}x{d.resolution}, {d.channels} channel(s); both directions, any size (padded to a multiple of 4)
+- model: {kind}, width {cfg.model.width}, depth {cfg.model.depth}, {params:,} parameters
+- loss: `{lo.name}` + {losses}; trained on {info.get('images_seen', 0):,} images
+  ({info.get('train_seconds', 0) / 60:.1f} minutes)
+
+Files: `model.safetensors`, `config.json` (the run's config) and `manifest.json` (checksums).
+
+## Use it
+
+```
+gankit translate {where} a.png --direction a2b --out to_b/
+gankit translate {where} b.png --direction b2a --out to_a/
+{style}```
+
+```python
+import gankit
+translate = gankit.load_translator("{where}", direction="a2b")
+outputs = translate(images)   # uint8 (H, W[, C]) arrays in, uint8 arrays out
+```
+"""
+
+
 def _translator_readme(cfg: config_mod.Config, G: nn.Module, info: dict) -> str:
     """The model card of an image-to-image generator (data.task != "none")."""
+    if cfg.data.task == "unpaired":
+        return _unpaired_readme(cfg, G, info)
     params = sum(p.numel() for p in G.parameters())
     where = Path(cfg.out) / "generator"
     scale = f" (scale {cfg.data.scale})" if cfg.data.task == "superres" else ""

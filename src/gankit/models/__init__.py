@@ -33,7 +33,7 @@ import torch
 from torch import nn
 
 from gankit.config import ModelConfig
-from gankit.models import dcgan, dcgan_tf, mlp, patchgan, resnet, unet
+from gankit.models import cyclegan, dcgan, dcgan_tf, mlp, munit, patchgan, resnet, unet
 from gankit.models.base import LATENT_CHUNK, Generator, ModelError, init_weights, latents
 from gankit.models.layers import apply_spectral_norm, pack_samples, packed_shape
 
@@ -84,6 +84,14 @@ MODELS: dict[str, ModelFamily] = {
         unet.generator, lambda cfg, shape: patchgan.discriminator(cfg, (2 * shape[0], *shape[1:])), _check_unet,
         "image-to-image (data.task): pix2pix U-Net G (depth from the resolution, skips, dropout) and a "
         "PatchGAN D on the (input, output) pair"),
+    "cyclegan": ModelFamily(
+        cyclegan.generator, cyclegan.patch_discriminators, cyclegan.check,
+        "unpaired translation (data.task=unpaired): CycleGAN's two ResNet-block generators (depth = residual "
+        "blocks) and two PatchGAN Ds"),
+    "munit": ModelFamily(
+        munit.generator, cyclegan.patch_discriminators, munit.check,
+        "example-guided unpaired translation (data.task=unpaired): MUNIT-like content/style encoders and AdaIN "
+        "decoders per domain, two PatchGAN Ds"),
 }
 
 

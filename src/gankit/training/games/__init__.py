@@ -60,12 +60,15 @@ from gankit.training.games.base import Game
 from gankit.training.games.conditional import ConditionalGame
 from gankit.training.games.paired import PairedGame
 from gankit.training.games.unconditional import UnconditionalGame
+from gankit.training.games.unpaired import CycleGame, StyleGame
 
 # name -> Game class; train.game is checked against it before training (like model.arch and loss.name).
 GAMES: dict[str, type[Game]] = {
     "unconditional": UnconditionalGame,
     "conditional": ConditionalGame,  # trained whenever model.conditional is not "none" (config.game_of)
     "paired": PairedGame,  # pix2pix; trained whenever data.task is not "none" (config.game_of)
+    "unpaired": CycleGame,  # CycleGAN; trained whenever data.task is "unpaired" (config.game_of)
+    "unpaired-style": StyleGame,  # MUNIT-like; data.task "unpaired" with model.arch "munit"
 }
 
-__all__ = ["GAMES", "ConditionalGame", "Game", "PairedGame", "UnconditionalGame"]
+__all__ = ["GAMES", "ConditionalGame", "CycleGame", "Game", "PairedGame", "StyleGame", "UnconditionalGame"]
