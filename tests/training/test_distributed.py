@@ -337,3 +337,33 @@ def test_torchrun_runs_the_same_command(tmp_path, reference):
                           env={**os.environ, "OMP_NUM_THREADS": "1"})
     assert proc.returncode == 0, proc.stderr
     _assert_same(reference, out, 8)
+
+
+UNPAIRED = ["data.name=shapes", "data.task=unpaired", "data.domain_a=square", "data.domain_b=circle",
+            "data.resolution=16", "data.limit=64", "model.width=4", "model.depth=1", "train.batch_size=8",
+            "train.pool_size=6", "train.log_every=1", "train.checkpoint_every_minutes=0", "train.threads=1"]
+
+
+@pytest.mark.slow
+def test_two_processes_train_a_cyclegan_like_one(tmp_path):
+    """The unpaired game: both domain streams sharded, one image pool of the global batch's fakes
+    (all-gathered, the same in every process), instance norm only: 2 processes = 1 within TOL on
+    every logged number and weight matrix. 8 steps fill the pool of 6 and swap from it."""
+    one = tmp_path / "one"
+    # (gankit train with data.task=unpaired and no preset starts from the cyclegan preset)
+    train(config_mod.resolve(preset="cyclegan", overrides=[*UNPAIRED, "train.kimg=0.128", "train.minutes=0",
+                                                                    f"out={one}"]),
+          progress=False)
+    two = tmp_path / "two"
+    _run_world(["--out", str(two), "--kimg", "0.128", *[a for s in UNPAIRED for a in ("--set", s)]])
+    ra, rb = _records(one), _records(two)
+    assert [r["step"] for r in ra] == [r["step"] for r in rb] == list(range(1, 9))
+    for x, y in zip(ra, rb):
+        for key in ("loss_d", "loss_g", "d_real", "d_fake", "adversarial", "cycle", "identity"):
+            assert abs(x[key] - y[key]) <= TOL, (x["step"], key, x[key], y[key])
+    wa, wb = (load_file(complete_checkpoints(r)[-1] / "G.safetensors") for r in (one, two))
+    off = {k: (wa[k] - wb[k]).abs().max().item() for k in wa if (wa[k] - wb[k]).abs().max().item() > TOL}
+    # Only conv biases that instance norm then subtracts again differ: their true gradient is 0, so
+    # Adam turns float noise into steps of up to lr (2e-4) each, by design the same in distribution.
+    assert all(k.endswith(".bias") for k in off) and max(off.values(), default=0) <= 8 * 2e-4, off
+    assert len(off) < len(wa) // 2  # every weight matrix agrees within TOL

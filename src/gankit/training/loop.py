@@ -371,7 +371,7 @@ def _train(cfg: Config, run_dir: Path, source: str, old_entries: list[Path], *, 
                           "epoch": round(counters.epoch + counters.epoch_pos / epoch_images, 4),
                           "loss_d": ld, "loss_g": lg, "d_real": dx, "d_fake": dgz,
                           "img_per_s": window_images / max(now - window_start, 1e-9),
-                          "seconds": round(counters.seconds, 3), **reg.log_fields(), **game.log_fields()}
+                          "seconds": round(counters.seconds, 3), **reg.log_fields(), **_global_fields(game.log_fields(), device)}
                 log.write(record)
                 alarms = monitor.observe(record)
                 logged += 1
@@ -449,6 +449,15 @@ def _seed_rank_streams(seed: int, reg: Regularizers, saved: list | None, step: i
         return
     torch.manual_seed(dist.rank_seed(seed, salt=step))
     reg.rng.manual_seed(dist.rank_seed(seed + 7919, salt=step))
+
+
+def _global_fields(fields: dict, device: torch.device) -> dict:
+    """A game's logged numbers (each a mean over this process's rows) as means over every process."""
+    if not fields or dist.world_size() == 1:
+        return fields
+    keys = sorted(fields)
+    values = dist.mean(torch.tensor([float(fields[k]) for k in keys], dtype=torch.float64, device=device))
+    return dict(zip(keys, values.tolist()))
 
 
 def _sample_grid(G, n: int, seed: int, device: torch.device):

@@ -33,7 +33,8 @@ generator (z, fake labels, ...) is drawn for the *global* batch (train.batch_siz
 with `self.shard(x)` — `self.latents()` does both for z — so that every rank draws the same
 stream and keeps different rows (a game whose per-image draws happen inside a helper, such as
 the paired game's degradations, takes the whole global batch with `batches.next(shard=False)`,
-draws for all of it and cuts the results), and N processes with batch B train exactly like one process
+draws for all of it and cuts the results; CycleGAN's image pool holds the global batch's fakes,
+all-gathered, so it is the same in every process and in rank 0's checkpoint), and N processes with batch B train exactly like one process
 with batch B. A game holds no rank logic beyond that; the loop averages gradients and keeps
 the ranks in step. Losses are means over the rank's rows (as in a single process).
 

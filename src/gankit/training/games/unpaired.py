@@ -53,6 +53,7 @@ from gankit.io.images import make_grid
 from gankit.losses.cycle import adversarial_scale, cycle_loss, identity_loss, l1
 from gankit.models import apply_spectral_norm, check as check_model, packed_shape
 from gankit.models.cyclegan import build_unpaired_generator, patch_discriminators
+from gankit.training import distributed
 from gankit.training.games.base import Game
 from gankit.training.pool import ImagePool
 
@@ -167,7 +168,8 @@ class _UnpairedBase(Game):
     def draw(self) -> tuple[Tensor, Tensor]:
         """A batch of each domain, (B, C, H, W) in [-1, 1] each, with the loop's counters advanced:
         2B images shown to D; an epoch is len(A) + len(B) images."""
-        a, b = self._streams[0].next(), self._streams[1].next()
+        # Each stream draws the global batch; under torchrun a process keeps its rows (games/__init__.py).
+        a, b = self.shard(self._streams[0].next()), self.shard(self._streams[1].next())
         c, n = self.counters, 2 * self.cfg.train.batch_size
         c.images += n
         c.epoch_pos += n
@@ -262,8 +264,10 @@ class CycleGame(_UnpairedBase):
         a, b = self.draw()
         with torch.set_grad_enabled(last):
             fake_b, fake_a = G(a, "a2b"), G(b, "b2a")
-        pooled_a = self.pools["a"].query(fake_a, self.noise)
-        pooled_b = self.pools["b"].query(fake_b, self.noise)
+        # One pool of the global batch's fakes, the same in every process (so one process's checkpoint
+        # holds every process's pool), queried with the shared stream; each process keeps its rows.
+        pooled_a = self.shard(self.pools["a"].query(distributed.all_gather_cat(fake_a), self.noise))
+        pooled_b = self.shard(self.pools["b"].query(distributed.all_gather_cat(fake_b), self.noise))
         self._last = (a, b, fake_a, fake_b)
         return self._d_loss(a, b, pooled_a, pooled_b, i)
 
@@ -307,8 +311,8 @@ class StyleGame(_UnpairedBase):
     def d_step(self, i: int, last: bool) -> tuple[Tensor, Tensor, Tensor]:
         T = self.G
         a, b = self.draw()
-        s_a = T.random_styles(len(a), self.noise, self.device)
-        s_b = T.random_styles(len(b), self.noise, self.device)
+        s_a = self.shard(T.random_styles(self.cfg.train.batch_size, self.noise, self.device))  # global, cut
+        s_b = self.shard(T.random_styles(self.cfg.train.batch_size, self.noise, self.device))
         with torch.set_grad_enabled(last):
             (c_a, sp_a), (c_b, sp_b) = T.encode(a, "a"), T.encode(b, "b")
             x_ab, x_ba = T.decode(c_a, s_b, "b"), T.decode(c_b, s_a, "a")
