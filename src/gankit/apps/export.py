@@ -47,6 +47,7 @@ from typing import Callable
 
 import numpy as np
 import torch
+import torch.nn.functional as F
 from torch import Tensor, nn
 from torch.nn.utils import parametrize
 
@@ -176,6 +177,22 @@ class _Translate(nn.Module):
         return self.G(image).clamp(-1, 1)
 
 
+class _OneWay(nn.Module):
+    """An unpaired (CycleGAN) generator in one direction: pads any size to its stride inside (reflect,
+    as `gankit translate` does for sizes larger than the padding) and crops the result back."""
+
+    def __init__(self, G: nn.Module, direction: str, stride: int):
+        super().__init__()
+        self.G, self.direction, self.stride = G, direction, stride
+
+    def forward(self, x: Tensor) -> Tensor:
+        h, w = x.shape[-2], x.shape[-1]
+        ph, pw = -h % self.stride, -w % self.stride
+        if ph or pw:
+            x = F.pad(x, (0, pw, 0, ph), mode="reflect")
+        return self.G(x, self.direction)[..., :h, :w]
+
+
 @dataclass
 class _Spec:
     """What an image-to-image generator is, however it was handed over."""
@@ -194,7 +211,15 @@ def _spec(model) -> _Spec:
     """A `Translator` (gankit.load_translator), a bare U-Net, or a module declaring ``kind = "translator"``
     and ``in_shape``/``out_shape`` (C, H, W), fully convolutional."""
     from gankit.apps.translate import Translator
+    from gankit.apps.unpaired import UnpairedTranslator
     from gankit.models.unet import UNet
+    if isinstance(model, UnpairedTranslator):
+        if model.guided:
+            raise ModelError("export: an example-guided (model.arch = munit) run takes a style code as well as "
+                             "an image; its ONNX export is not built yet (CycleGAN runs export)")
+        c, cfg = model.channels, model.cfg
+        return _Spec(_OneWay(model.G, model.direction, model.stride), c, c, 1, False, model.stride,
+                     cfg.data.resolution, cfg, model.direction)
     if isinstance(model, Translator):
         G, t, cfg = model.G, model.shape, model.cfg
         side = max(1, cfg.data.resolution // t.scale)
@@ -265,7 +290,8 @@ def kind_of(G: nn.Module) -> str:
     else conditional when it has classes."""
     from gankit.apps.translate import Translator
     from gankit.models.unet import UNet
-    if isinstance(G, (Translator, UNet)):
+    from gankit.apps.unpaired import UnpairedTranslator
+    if isinstance(G, (Translator, UNet, UnpairedTranslator)):
         return "translator"
     declared = getattr(G, "kind", None)
     if isinstance(declared, str):
@@ -299,13 +325,15 @@ def _is_image_to_image(path: str | Path) -> bool:
         return False
 
 
-def load_model(path: str | Path, device: str | torch.device = "cpu"):
+def load_model(path: str | Path, device: str | torch.device = "cpu", direction: str | None = None):
     """What export and serve use from a run, generator or checkpoint folder: its generator
-    (`gankit.load_generator`), or for an image-to-image run its `Translator` (`gankit.load_translator`).
-    A direction (CycleGAN's a2b / b2a) would be passed on to load_translator here."""
+    (`gankit.load_generator`), or for an image-to-image run its `Translator` (`gankit.load_translator`;
+    an unpaired run's in `direction`, a2b by default)."""
     if _is_image_to_image(path):
         from gankit.apps.translate import load_translator
-        return load_translator(path, device=device)
+        return load_translator(path, device=device, direction=direction)
+    if direction is not None:
+        raise ValueError("--direction: only unpaired runs (data.task = unpaired) have two directions")
     from gankit.io.generator import load_generator
     return load_generator(path, device=device)
 
@@ -377,7 +405,8 @@ def _trace(face: Interface, opset: int) -> bytes:
 def _reference(G: nn.Module, inputs: tuple[Tensor, ...], face: Interface | None = None) -> np.ndarray:
     """What the PyTorch generator itself (not its plain-weights copy) gives, in eval mode."""
     from gankit.apps.translate import Translator
-    if isinstance(G, Translator):
+    from gankit.apps.unpaired import UnpairedTranslator
+    if isinstance(G, (Translator, UnpairedTranslator)):
         G = G.G
     device = next(G.parameters()).device
     was_training = G.training

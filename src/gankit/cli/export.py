@@ -54,11 +54,14 @@ formats:
 examples:
   gankit export runs/demo --format onnx --out g.onnx
   gankit export runs/sr --out sr.onnx        # an image-to-image run: image (N, C, H, W) -> (N, C, sH, sW)
+  gankit export runs/cyclegan --direction b2a --out b2a.onnx   # an unpaired run: one direction per file
   python -c "import onnxruntime as ort, numpy as np; s = ort.InferenceSession('g.onnx');
              print(s.run(None, {'z': np.random.randn(4, 64).astype('float32')})[0].shape)\"""")
     p.add_argument("model", metavar="RUN_OR_GENERATOR", help="a run folder, its generator/ folder or a checkpoint")
     p.add_argument("--format", choices=sorted(FORMATS), default="onnx", help="file format (default: onnx)")
     p.add_argument("--out", required=True, help="the file to write (ending in .onnx)")
+    p.add_argument("--direction", choices=("a2b", "b2a"),
+                   help="unpaired (CycleGAN) runs: which generator to export (default: a2b)")
     p.add_argument("--tolerance", type=_tolerance, default=TOLERANCE,
                    help=f"largest |onnxruntime - PyTorch| accepted (default: {TOLERANCE:g})")
     return p
@@ -75,6 +78,6 @@ def run(args) -> int:
     if out.suffix.lower() != ".onnx":
         raise ValueError(f"--out {out}: an ONNX file name ends in .onnx")
     prepare_dir(out.parent)
-    G = load_model(args.model)  # a Translator for an image-to-image run
+    G = load_model(args.model, direction=args.direction)  # a Translator for an image-to-image run
     print(export_onnx(G, out, tolerance=args.tolerance).summary())
     return 0

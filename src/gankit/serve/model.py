@@ -249,6 +249,9 @@ def load(run: str | Path, device: str = "cpu") -> Served:
     from gankit.io.generator import load_discriminator
     run = Path(run)
     G = load_model(run, device=device)
+    if getattr(G, "task", None) == "unpaired":  # gankit.apps.unpaired.UnpairedTranslator
+        raise ValueError(f"serve: {run} is an unpaired (data.task = unpaired) run, which the service does not "
+                         f"serve yet; use gankit translate RUN INPUT --direction a2b|b2a, or gankit export")
     if kind_of(G) == "translator":
         readme, info = _readme_and_info(run)
         return Served(G, None, G.cfg, _score_problem(G.cfg), readme, info)
