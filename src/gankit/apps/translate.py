@@ -33,6 +33,28 @@ __all__ = ["Translator", "load_translator", "read_input", "translate_files"]
 STRIP_PAD = 4
 
 
+def image_tensor(image: np.ndarray, channels: int, what: str = "image") -> torch.Tensor:
+    """A uint8 (H, W) or (H, W, C) image as G's input (1, C, H, W) in [-1, 1], on the CPU; one-line
+    ValueErrors for another dtype, shape or channel count (`channels`: the run's data.channels)."""
+    a = np.asarray(image)
+    if a.dtype != np.uint8:
+        raise ValueError(f"{what}: expected a uint8 array, got {a.dtype}")
+    if a.ndim == 2:
+        a = a[:, :, None]
+    if a.ndim != 3 or a.shape[2] not in (1, 3):
+        raise ValueError(f"{what}: expected (H, W) or (H, W, C) with C 1 or 3, got shape {a.shape}")
+    if a.shape[2] != channels:
+        raise ValueError(f"{what}: has {a.shape[2]} channel(s), the run translates {channels}-channel "
+                         f"images (data.channels); convert it first (gankit translate --convert)")
+    return to_float(torch.from_numpy(np.ascontiguousarray(a)).permute(2, 0, 1)[None])
+
+
+def image_array(x: torch.Tensor) -> np.ndarray:
+    """G's output (1, C, H, W) in [-1, 1] as uint8 (H, W) (grey) or (H, W, 3)."""
+    a = to_uint8(x.clamp(-1, 1))[0].permute(1, 2, 0).cpu().numpy()
+    return a[:, :, 0] if a.shape[2] == 1 else a
+
+
 class Translator:
     """A trained image-to-image G with its run's config; see the module docstring."""
 
@@ -51,22 +73,11 @@ class Translator:
 
     # ---- arrays at the edges
     def _to_tensor(self, image: np.ndarray, what: str = "image") -> torch.Tensor:
-        a = np.asarray(image)
-        if a.dtype != np.uint8:
-            raise ValueError(f"{what}: expected a uint8 array, got {a.dtype}")
-        if a.ndim == 2:
-            a = a[:, :, None]
-        if a.ndim != 3 or a.shape[2] not in (1, 3):
-            raise ValueError(f"{what}: expected (H, W) or (H, W, C) with C 1 or 3, got shape {a.shape}")
-        if a.shape[2] != self.channels:
-            raise ValueError(f"{what}: has {a.shape[2]} channel(s), the run translates {self.channels}-channel "
-                             f"images (data.channels); convert it first (gankit translate --convert)")
-        return to_float(torch.from_numpy(np.ascontiguousarray(a)).permute(2, 0, 1)[None])
+        return image_tensor(image, self.channels, what)
 
     @staticmethod
     def _to_array(x: torch.Tensor) -> np.ndarray:
-        a = to_uint8(x.clamp(-1, 1))[0].permute(1, 2, 0).cpu().numpy()
-        return a[:, :, 0] if a.shape[2] == 1 else a
+        return image_array(x)
 
     def _input(self, image, mask) -> torch.Tensor:
         x = self._to_tensor(image)

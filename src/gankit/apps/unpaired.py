@@ -25,7 +25,7 @@ import torch
 import torch.nn.functional as F
 from PIL import Image
 
-from gankit.data import to_float, to_uint8
+from gankit.apps.translate import image_array, image_tensor
 from gankit.io.generator import load_state_strict
 from gankit.models.cyclegan import DIRECTIONS, build_unpaired_generator
 
@@ -53,24 +53,14 @@ class UnpairedTranslator:
 
     # ---- arrays at the edges
     def _to_tensor(self, image: np.ndarray, what: str = "image") -> torch.Tensor:
-        a = np.asarray(image)
-        if a.dtype != np.uint8:
-            raise ValueError(f"{what}: expected a uint8 array, got {a.dtype}")
-        if a.ndim == 2:
-            a = a[:, :, None]
-        if a.ndim != 3 or a.shape[2] not in (1, 3):
-            raise ValueError(f"{what}: expected (H, W) or (H, W, C) with C 1 or 3, got shape {a.shape}")
-        if a.shape[2] != self.channels:
-            raise ValueError(f"{what}: has {a.shape[2]} channel(s), the run translates {self.channels}-channel "
-                             f"images (data.channels); convert it first (gankit translate --convert)")
-        if min(a.shape[:2]) < 2:
-            raise ValueError(f"{what}: {a.shape[1]}x{a.shape[0]} is too small to translate")
-        return to_float(torch.from_numpy(np.ascontiguousarray(a)).permute(2, 0, 1)[None]).to(self.device)
+        x = image_tensor(image, self.channels, what)
+        if min(x.shape[-2:]) < 2:
+            raise ValueError(f"{what}: {x.shape[-1]}x{x.shape[-2]} is too small to translate")
+        return x.to(self.device)
 
     @staticmethod
     def _to_array(x: torch.Tensor) -> np.ndarray:
-        a = to_uint8(x.clamp(-1, 1).cpu())[0].permute(1, 2, 0).numpy()
-        return a[:, :, 0] if a.shape[2] == 1 else a
+        return image_array(x)
 
     def _padded(self, x: torch.Tensor) -> tuple[torch.Tensor, tuple[int, int]]:
         h, w = x.shape[-2:]
