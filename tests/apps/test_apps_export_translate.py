@@ -163,3 +163,28 @@ def test_an_unpaired_run_exports_one_direction_per_file(tmp_path, capsys):
     from gankit.serve.model import load
     with pytest.raises(ValueError, match="unpaired .* does not serve yet"):  # one line, not a crash
         load(run)
+
+
+def test_an_example_guided_run_exports_with_a_style_input(tmp_path, capsys):
+    """munit: the graph takes the image and a style code (random N(0, I), or an example's code from
+    UnpairedTranslator.style_of) and gives what gankit's own translator gives for them."""
+    from gankit import config as C
+    from gankit.apps.translate import load_translator
+    from gankit.training.loop import train
+    cfg = C.resolve(overrides=[f"out={tmp_path / 'mu'}", "data.name=shapes", "data.task=unpaired",
+                               "data.domain_a=square", "data.domain_b=circle", "data.resolution=16",
+                               "data.limit=64", "model.arch=munit", "model.width=4", "model.depth=1",
+                               "train.batch_size=8", "train.kimg=0.032", "train.threads=1"])
+    run = train(cfg, progress=False)
+    out = tmp_path / "mu.onnx"
+    code, text, err = cli(["export", run, "--direction", "b2a", "--out", out], capsys)
+    assert code == 0 and "style (N, 8)" in text, err
+    meta = read_metadata(out)
+    assert meta["direction"] == "b2a" and meta["style_dim"] == "8"
+    T = load_translator(run, direction="b2a")
+    x = torch.rand(1, 1, 18, 21, generator=torch.Generator().manual_seed(0)) * 2 - 1
+    example = np.full((16, 16), 255, np.uint8)
+    for style in (T.styles(1, seed=3), T.style_of(example)):
+        got = _session(out).run(None, {"image": x.numpy(), "style": style.numpy()})[0]
+        want = T.run(x, style).clamp(-1, 1).numpy()
+        assert np.abs(got - want).max() < 1e-4

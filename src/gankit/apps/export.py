@@ -185,12 +185,38 @@ class _OneWay(nn.Module):
         super().__init__()
         self.G, self.direction, self.stride = G, direction, stride
 
-    def forward(self, x: Tensor) -> Tensor:
+    def forward(self, x: Tensor, style: Tensor | None = None) -> Tensor:
         h, w = x.shape[-2], x.shape[-1]
         ph, pw = -h % self.stride, -w % self.stride
         if ph or pw:
             x = F.pad(x, (0, pw, 0, ph), mode="reflect")
-        return self.G(x, self.direction)[..., :h, :w]
+        y = self.G(x, self.direction) if style is None else self.G(x, self.direction, style)
+        return y[..., :h, :w].clamp(-1, 1)
+
+
+def _style_translator(model) -> Interface:
+    """An example-guided (munit) run in one direction: image (N, C, H, W) and style (N, style_dim) ->
+    (N, C, H, W), batch, height and width dynamic. A style is N(0, I) (random) or the target domain's
+    style code of an example image (`UnpairedTranslator.style_of`, not in the graph)."""
+    c, cfg, d = model.channels, model.cfg, model.G.style_dim
+    inputs = (Port("image", "float32", ("batch", c, "height", "width"), "input images in [-1, 1]"),
+              Port("style", "float32", ("batch", d), "style codes: N(0, I) for random styles"))
+    output = Port("images", "float32", ("batch", c, "height", "width"), "translated images in [-1, 1]")
+    side = cfg.data.resolution
+    trace, sizes = (side + 1, side + 3), ((side, side), (side + 5, side + 2))
+
+    def example(n: int, seed: int, size: tuple | None = None) -> tuple[Tensor, ...]:
+        h, w = size or trace
+        gen = torch.Generator().manual_seed(seed)
+        return torch.rand(n, c, h, w, generator=gen) * 2 - 1, torch.randn(n, d, generator=gen)
+
+    way = _OneWay(model.G, model.direction, model.stride).eval()
+    meta = {"task": "unpaired", "scale": "1", "mask": "none", "stride": str(model.stride),
+            "direction": model.direction, "style_dim": str(d),
+            "sizes": f"any height and width: padded inside the graph to a multiple of {model.stride}"}
+    return Interface("translator", inputs, output, (-1.0, 1.0),
+                     _OneWay(plain_copy(model.G), model.direction, model.stride).eval(), example, sizes,
+                     lambda *xs: way(*xs), meta)
 
 
 @dataclass
@@ -214,9 +240,6 @@ def _spec(model) -> _Spec:
     from gankit.apps.unpaired import UnpairedTranslator
     from gankit.models.unet import UNet
     if isinstance(model, UnpairedTranslator):
-        if model.guided:
-            raise ModelError("export: an example-guided (model.arch = munit) run takes a style code as well as "
-                             "an image; its ONNX export is not built yet (CycleGAN runs export)")
         c, cfg = model.channels, model.cfg
         return _Spec(_OneWay(model.G, model.direction, model.stride), c, c, 1, False, model.stride,
                      cfg.data.resolution, cfg, model.direction)
@@ -239,6 +262,9 @@ def _translator(model) -> Interface:
     """An image-to-image generator: image (N, C, H, W) [+ mask (N, 1, H, W)] -> (N, C, H*s, W*s),
     batch, height and width dynamic. Traced at a size the U-Net must pad (so the padding is in the
     graph), checked at the trained size and at one that is not a multiple of the stride."""
+    from gankit.apps.unpaired import UnpairedTranslator
+    if isinstance(model, UnpairedTranslator) and model.guided:
+        return _style_translator(model)
     sp = _spec(model)
     up = lambda dim: dim if sp.scale == 1 else f"{dim}*{sp.scale}"  # noqa: E731
     inputs = [Port("image", "float32", ("batch", sp.channels, "height", "width"),
