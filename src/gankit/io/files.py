@@ -28,8 +28,10 @@ def fsync_dir(path: Path) -> None:
         os.close(fd)
 
 
-def write_bytes_atomic(path: str | Path, data: bytes) -> None:
+def write_bytes_atomic(path: str | Path, data: bytes, fsync: bool = True) -> None:
     """Write `data` to `path` so that `path` holds either the old or the new content, never a mix.
+    fsync=False skips the two fsyncs (file and folder): still never half a file for a reader, but
+    not durable across a power cut; for many files whose own manifest is written durably last.
 
     On any failure (a full disk, a permission problem, an interrupt) the temporary
     file is removed and `path` is left as it was; OS errors become FileError naming `path`.
@@ -39,10 +41,12 @@ def write_bytes_atomic(path: str | Path, data: bytes) -> None:
     try:
         with open(tmp, "wb") as f:
             f.write(data)
-            f.flush()
-            os.fsync(f.fileno())
+            if fsync:
+                f.flush()
+                os.fsync(f.fileno())
         os.replace(tmp, path)
-        fsync_dir(path.parent)
+        if fsync:
+            fsync_dir(path.parent)
     except BaseException as e:
         try:
             tmp.unlink(missing_ok=True)

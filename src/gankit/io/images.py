@@ -124,20 +124,7 @@ def save_image_unsynced(image: torch.Tensor, path: str | Path) -> None:
     """Write one uint8 image (C, H, W) as a PNG through a hidden temporary file and a rename, so a
     reader never sees half a file, but without save_image's two fsyncs: for the thousands of files
     of a synthetic dataset, whose own manifest (written durably, last) says whether it is complete."""
-    import os
-    path = Path(path)
-    tmp = path.with_name(f".{path.name}.tmp-{os.getpid()}")
-    try:
-        tmp.write_bytes(_encode(to_pil(image.permute(1, 2, 0).cpu().numpy()), "PNG"))
-        os.replace(tmp, path)
-    except BaseException as e:
-        try:
-            tmp.unlink(missing_ok=True)
-        except OSError:
-            pass
-        if isinstance(e, OSError) and not isinstance(e, FileError):
-            raise FileError(f"could not write {path}: {e.strerror or e}") from e
-        raise
+    write_bytes_atomic(path, _encode(to_pil(image.permute(1, 2, 0).cpu().numpy()), "PNG"), fsync=False)
 
 
 def save_grid(images: torch.Tensor, path: str | Path, nrow: int | None = None, scale: int = 1) -> None:
