@@ -40,7 +40,7 @@ def test_second_call_reuses_the_cache_and_force_refits(tiny_data_cfg, monkeypatc
 
     def refit(*args, **kwargs):
         raise AssertionError("the cached classifier was fitted again")
-    monkeypatch.setattr(classifier, "_train", refit)
+    monkeypatch.setattr(classifier, "train_steps", refit)
     again, meta2 = load_classifier(tiny_data_cfg, progress=False)
     assert meta2["weights_sha256"] == meta["weights_sha256"] and weights.stat().st_mtime_ns == stamp
     x = torch.rand(3, 1, 28, 28) * 2 - 1

@@ -169,31 +169,32 @@ def _load(where: Path) -> tuple[DomainClassifier, dict]:
 # --------------------------------------------------------------------------- fitting
 
 
-def _train(model: DomainClassifier, train: Dataset, cfg: ClassifierConfig, progress: bool, device) -> int:
-    """Adam with a one-cycle schedule on the whole in-memory train split; returns the steps taken."""
-    n = len(train)
+def train_steps(model: DomainClassifier, x: Tensor, y: Tensor, cfg: ClassifierConfig, view, desc: str | None,
+                device) -> int:
+    """Adam with a one-cycle schedule on in-memory images; returns the steps taken.
+
+    x: uint8 (N, C, H, W), y: int64 (N,); max(cfg.min_steps, ceil(cfg.epochs * N / batch)) steps on
+    whole batches of a shuffle seeded with cfg.seed. view(x_batch uint8, gen) -> the float batch in
+    [-1, 1] the model trains on (augmentation draws from `gen`, after the epoch's shuffle). desc: the
+    progress bar's label (None: no bar). Dropout draws from torch's global RNG: the caller seeds it."""
+    n = len(x)
     bs = min(cfg.batch_size, n)
     per_epoch = n // bs
     steps = max(cfg.min_steps, math.ceil(cfg.epochs * per_epoch))
     gen = torch.Generator().manual_seed(cfg.seed)
     opt = torch.optim.Adam(model.parameters(), lr=cfg.lr)
     sched = torch.optim.lr_scheduler.OneCycleLR(opt, max_lr=cfg.lr, total_steps=steps, pct_start=0.15)
-    x_all, y_all = train.x, train.y
     bar = None
-    if progress:
+    if desc:
         from tqdm import tqdm
-        bar = tqdm(total=steps, desc="fitting domain classifier", unit="step", leave=False)
+        bar = tqdm(total=steps, desc=desc, unit="step", leave=False)
     model.train()
     step = 0
     while step < steps:
         perm = torch.randperm(n, generator=gen)
         for i in range(0, per_epoch * bs, bs):
             idx = perm[i:i + bs]
-            x = to_float(x_all[idx])
-            if cfg.flip:
-                flip = torch.rand(len(idx), generator=gen) < 0.5
-                x = torch.where(flip[:, None, None, None], x.flip(3), x)
-            loss = F.cross_entropy(model.logits(x.to(device)), y_all[idx].to(device))
+            loss = F.cross_entropy(model.logits(view(x[idx], gen).to(device)), y[idx].to(device))
             opt.zero_grad(set_to_none=True)
             loss.backward()
             opt.step()
@@ -210,9 +211,21 @@ def _train(model: DomainClassifier, train: Dataset, cfg: ClassifierConfig, progr
     return steps
 
 
-def _accuracy(model: DomainClassifier, data: Dataset, device) -> float:
-    logits = extract(model.logits, data.x, batch_size=1000, device=device)
-    return float((logits.argmax(1) == data.y).double().mean())
+def _flip_view(cfg: ClassifierConfig):
+    """The domain classifier's batches: [-1, 1], each image mirrored with probability 1/2 when cfg.flip."""
+    def view(x: Tensor, gen: torch.Generator) -> Tensor:
+        x = to_float(x)
+        if cfg.flip:
+            flip = torch.rand(len(x), generator=gen) < 0.5
+            x = torch.where(flip[:, None, None, None], x.flip(3), x)
+        return x
+    return view
+
+
+def accuracy(model: DomainClassifier, x: Tensor, y: Tensor, batch_size: int = 1000, device="cpu") -> float:
+    """Share of images (uint8 or float (N, C, H, W)) whose argmax class is y (N,)."""
+    logits = extract(model.logits, x, batch_size=batch_size, device=device)
+    return float((logits.argmax(1) == torch.as_tensor(y, dtype=torch.int64)).double().mean())
 
 
 def _labeled(data: Dataset, cfg: DataConfig) -> None:
@@ -255,18 +268,19 @@ def fit_classifier(data_cfg: DataConfig, cfg: ClassifierConfig | None = None, fo
             torch.manual_seed(cfg.seed)
             model = DomainClassifier(train.x.shape[1], len(train.classes), cfg).to(device)
             start = time.perf_counter()
-            steps = _train(model, train, cfg, progress, device)
+            steps = train_steps(model, train.x, train.y, cfg, _flip_view(cfg),
+                                "fitting domain classifier" if progress else None, device)
             seconds = time.perf_counter() - start
     finally:
         torch.set_num_threads(before)
     model = model.cpu().eval()
-    accuracy = _accuracy(model, test, "cpu")
+    test_accuracy = accuracy(model, test.x, test.y)
     tensors = {k: v.detach().contiguous() for k, v in model.state_dict().items()}
     write_bytes_atomic(where / "model.safetensors", safetensors.torch.save(tensors))
     meta = {"format": FORMAT, "version": VERSION, "dataset": data_cfg.name, "source": train.source,
             "test_source": test.source, "channels": train.x.shape[1], "resolution": data_cfg.resolution,
             "num_classes": len(train.classes), "classes": list(train.classes), "feature_dim": cfg.feature_dim,
-            "test_accuracy": accuracy, "train_seconds": round(seconds, 2), "steps": steps,
+            "test_accuracy": test_accuracy, "train_seconds": round(seconds, 2), "steps": steps,
             "train_examples": len(train), "test_examples": len(test), "config": asdict(cfg),
             "key": _key(data_cfg, cfg), "torch": torch.__version__, "threads": used_threads}
     write_text_atomic(where / "meta.json", json.dumps(meta, indent=2))  # last: marks the fit complete

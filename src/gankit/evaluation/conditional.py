@@ -40,8 +40,8 @@ from torch import Tensor
 
 from gankit.data import Dataset, to_float
 from gankit.evaluation import metrics as M
-from gankit.evaluation.classifier import ClassifierConfig, DomainClassifier
-from gankit.evaluation.features import EvaluationError, extract, short_hash
+from gankit.evaluation.classifier import ClassifierConfig, DomainClassifier, accuracy, train_steps
+from gankit.evaluation.features import EvaluationError, short_hash
 
 __all__ = ["CONDITIONAL_METRICS", "CAS_CONFIG", "AUGMENTS", "sample_labels", "intra_fid", "class_consistency",
            "fit_reference", "accuracy", "cas", "require_conditional"]
@@ -150,48 +150,13 @@ def fit_reference(x: Tensor, y: Tensor, num_classes: int, cfg: ClassifierConfig 
     if int(y.min()) < 0 or int(y.max()) >= num_classes:
         raise EvaluationError(f"labels must lie in [0, {num_classes}), got {int(y.min())}..{int(y.max())}")
     pixels = x if x.dtype == torch.uint8 else ((x.clamp(-1, 1) + 1) * 127.5).round().to(torch.uint8)
-    n = len(pixels)
-    bs = min(cfg.batch_size, n)
-    per_epoch = n // bs
-    steps = max(cfg.min_steps, math.ceil(cfg.epochs * per_epoch))
     with torch.random.fork_rng(devices=[]):
         torch.manual_seed(cfg.seed)
         model = DomainClassifier(pixels.shape[1], num_classes, cfg).to(device)
-    gen = torch.Generator().manual_seed(cfg.seed)
-    opt = torch.optim.Adam(model.parameters(), lr=cfg.lr)
-    sched = torch.optim.lr_scheduler.OneCycleLR(opt, max_lr=cfg.lr, total_steps=steps, pct_start=0.15)
-    bar = None
-    if progress:
-        from tqdm import tqdm
-        bar = tqdm(total=steps, desc=progress, unit="step", leave=False)
-    model.train()
-    step = 0
     with torch.random.fork_rng(devices=[]):  # dropout draws from the global RNG: keep it seeded and local
         torch.manual_seed(cfg.seed)
-        while step < steps:
-            perm = torch.randperm(n, generator=gen)
-            for i in range(0, per_epoch * bs, bs):
-                idx = perm[i:i + bs]
-                xb = _augment(to_float(pixels[idx]), augment, gen)
-                loss = F.cross_entropy(model.logits(xb.to(device)), y[idx].to(device))
-                opt.zero_grad(set_to_none=True)
-                loss.backward()
-                opt.step()
-                sched.step()
-                step += 1
-                if bar is not None:
-                    bar.update()
-                if step >= steps:
-                    break
-    if bar is not None:
-        bar.close()
+        train_steps(model, pixels, y, cfg, lambda xb, gen: _augment(to_float(xb), augment, gen), progress, device)
     return model.cpu().eval()
-
-
-def accuracy(model: DomainClassifier, x: Tensor, y: Tensor, batch_size: int = 1000) -> float:
-    """Share of images (uint8 or float (N, C, H, W)) whose argmax class is y (N,)."""
-    logits = extract(model.logits, x, batch_size=batch_size)
-    return float((logits.argmax(1) == torch.as_tensor(y, dtype=torch.int64)).double().mean())
 
 
 def cas(x_train: Tensor, y_train: Tensor, test: Dataset, num_classes: int, cfg: ClassifierConfig | None = None,
