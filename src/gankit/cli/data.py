@@ -13,7 +13,7 @@ from pathlib import Path
 
 from gankit import config as config_mod
 from gankit.cli.common import add_data_args, data_overrides, positive_int
-from gankit.cli.train import DEFAULT_PRESET, IMAGE_TO_IMAGE_PRESET, _sets_task
+from gankit.cli.train import DEFAULT_PRESET, default_preset
 
 
 def add_parser(sub, name: str) -> argparse.ArgumentParser:
@@ -55,8 +55,7 @@ def data_config(args) -> config_mod.DataConfig:
                                          f"(e.g. --set data.channels=3)")
     chosen = argparse.Namespace(data=args.data or args.name, data_dir=args.data_dir)
     overrides = data_overrides(chosen, flag="--data" if args.data else "NAME_OR_PATH") + args.overrides
-    preset = None if args.config else args.preset or (IMAGE_TO_IMAGE_PRESET if _sets_task(args.overrides)
-                                                      else DEFAULT_PRESET)
+    preset = None if args.config else args.preset or default_preset(args.overrides)
     return config_mod.resolve(preset=preset, file=args.config, overrides=overrides).data
 
 

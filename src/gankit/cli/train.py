@@ -80,29 +80,24 @@ processes wait for one another before stopping with an error.""")
     p.add_argument("--no-progress", action="store_true", help="no progress bar (logs still go to metrics.jsonl)")
     return p
 
-
 IMAGE_TO_IMAGE_PRESET = "pix2pix"
 """The default preset when --set data.task=... (anything but none) is given without a preset or config."""
-
-
-def _sets_task(overrides) -> bool:
-    task = None
-    for item in overrides:
-        value = config_mod.parse_override(item) if isinstance(item, str) else item
-        task = value.get("data", {}).get("task", task) if isinstance(value.get("data"), dict) else task
-    return task not in (None, "none")
 
 
 UNPAIRED_PRESET = "cyclegan"
 """The default preset when --set data.task=unpaired is given without a preset or config."""
 
 
-def _sets_unpaired(overrides) -> bool:
+def default_preset(overrides) -> str:
+    """The preset a run given neither --preset nor --config starts from, by the data.task its
+    overrides set (the last one wins): cyclegan for unpaired, pix2pix for another task, else the default."""
     task = None
     for item in overrides:
         value = config_mod.parse_override(item) if isinstance(item, str) else item
         task = value.get("data", {}).get("task", task) if isinstance(value.get("data"), dict) else task
-    return task == "unpaired"
+    if task == "unpaired":
+        return UNPAIRED_PRESET
+    return IMAGE_TO_IMAGE_PRESET if task not in (None, "none") else DEFAULT_PRESET
 
 
 def config_from_args(args) -> config_mod.Config:
@@ -117,8 +112,7 @@ def config_from_args(args) -> config_mod.Config:
     elif args.config:
         file = args.config
     else:
-        preset = args.preset or (UNPAIRED_PRESET if _sets_unpaired(args.overrides) else
-                                 IMAGE_TO_IMAGE_PRESET if _sets_task(args.overrides) else DEFAULT_PRESET)
+        preset = args.preset or default_preset(args.overrides)
         overrides.append({"out": f"runs/{preset}"})
     overrides += data_overrides(args)
     for name in ("minutes", "epochs", "kimg"):
