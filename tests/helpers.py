@@ -46,3 +46,33 @@ def cli(argv, capsys):
     out, err = capsys.readouterr()
     assert "Traceback" not in out + err or "--debug" in map(str, argv), err
     return code, out, err
+
+
+BENCH = __import__("pathlib").Path(__file__).resolve().parents[1] / "benchmarks"
+"""The benchmarks/ folder of the repository."""
+
+
+def load_benchmark(path, name: str):
+    """A benchmark script (a path under BENCH) imported as module `name`."""
+    import importlib.util
+    import sys
+    sys.path.insert(0, str(BENCH))  # the scripts import flops.py beside them
+    spec = importlib.util.spec_from_file_location(name, path)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def _have(module: str) -> bool:
+    import importlib
+    try:
+        importlib.import_module(module)
+    except ImportError:
+        return False
+    return True
+
+
+def needs_skimage(test):
+    """Skip a test where scikit-image (the faces / image2image extras) is not installed."""
+    import pytest
+    return pytest.mark.skipif(not _have("skimage"), reason="scikit-image (the faces extra) is not installed")(test)

@@ -1,22 +1,11 @@
 """The augmentation harness (benchmarks/augmentation/run.py) and the conditional time-to-quality
 verdict: stratified subsets, the report from stored pieces, and the goal lines."""
 
-import importlib.util
 import json
-import sys
-from pathlib import Path
 
 import torch
 
-BENCH = Path(__file__).resolve().parents[2] / "benchmarks"
-
-
-def _load(path: Path, name: str):
-    sys.path.insert(0, str(BENCH))  # the scripts import flops.py beside them
-    spec = importlib.util.spec_from_file_location(name, path)
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
+from helpers import BENCH, load_benchmark as _load
 
 
 def test_stratified_subsets_are_balanced_seeded_and_differ_by_seed():

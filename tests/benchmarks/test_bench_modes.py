@@ -1,19 +1,8 @@
 """The mode-collapse and time-to-quality harnesses: a smoke run end to end, and their summaries."""
 
-import importlib.util
 import json
-import sys
-from pathlib import Path
 
-BENCH = Path(__file__).resolve().parents[2] / "benchmarks"
-
-
-def _load(path: Path, name: str):
-    sys.path.insert(0, str(BENCH))  # the scripts import flops.py beside them
-    spec = importlib.util.spec_from_file_location(name, path)
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
+from helpers import BENCH, load_benchmark as _load
 
 
 def test_modes_smoke_run_writes_table_json_and_pictures(tmp_path):

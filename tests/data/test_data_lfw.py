@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import importlib
 import sys
 
 import numpy as np
@@ -13,17 +12,10 @@ from gankit.cli import main
 from gankit.config import DataConfig
 from gankit.data import DATASETS, DataError, check, has_labels, lfw, load_dataset
 
+from helpers import needs_skimage
 
 
-def _have_skimage() -> bool:
-    try:
-        importlib.import_module("skimage")
-    except ImportError:
-        return False
-    return True
 
-
-needs_skimage = pytest.mark.skipif(not _have_skimage(), reason="scikit-image (the faces extra) is not installed")
 
 
 def _faces_uint8() -> np.ndarray:

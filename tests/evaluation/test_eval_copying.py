@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import importlib
 import json
 
 import numpy as np
@@ -17,7 +16,7 @@ from gankit.evaluation import copying, evaluate
 from gankit.evaluation.copying import copying_test, kmeans, mann_whitney_z, nearest
 from gankit.evaluation.features import EvaluationError
 
-from helpers import tiny_config
+from helpers import needs_skimage, tiny_config
 
 
 def gauss(n: int, seed: int, d: int = 8) -> np.ndarray:
@@ -107,15 +106,6 @@ def test_cells_adapt_to_a_small_held_out_set_and_bad_inputs_are_one_line():
 
 
 
-def _have_skimage() -> bool:
-    try:
-        importlib.import_module("skimage")
-    except ImportError:
-        return False
-    return True
-
-
-needs_skimage = pytest.mark.skipif(not _have_skimage(), reason="scikit-image (the faces extra) is not installed")
 FACES = DataConfig(name="lfw-faces")
 
 
