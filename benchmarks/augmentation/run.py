@@ -152,14 +152,33 @@ def synthesize(generator: Path, per_class: int, seed: int = 0):
     return torch.cat(xs), torch.arange(n) % k  # G.sample without labels draws class i % K
 
 
-def test_accuracy(x, y, seed: int, augment: str = "") -> float:
+def test_accuracy(x, y, seed: int, augment: str = "", steps: int = 0) -> float:
+    """Real test accuracy of the CAS reference classifier trained on (x, y) with `seed`; steps > 0
+    replaces its schedule (2 epochs, >= 500 steps) by exactly that many steps."""
     from dataclasses import replace
 
     from gankit.evaluation.conditional import CAS_CONFIG, accuracy, fit_reference
     _torch()
     _, test = real_data()
-    model = fit_reference(x, y, 10, replace(CAS_CONFIG, seed=seed), augment=augment)
+    cfg = replace(CAS_CONFIG, seed=seed)
+    if steps:
+        cfg = replace(cfg, epochs=0.0, min_steps=steps)
+    model = fit_reference(x, y, 10, cfg, augment=augment)
     return accuracy(model, test.x, test.y)
+
+
+def mix(x, y, sx, sy, real_share: float):
+    """The real images (x, y) with the samples (sx, sy) added. real_share > 0: the real images are
+    repeated (whole copies, the last one partial, rounded to whole images) so that they make up that
+    share of the set, hence of every shuffled batch on average, whatever the number of samples
+    (plain concatenation gives 600 real images 9 % of the batches beside 6,000 samples); 0: plain
+    concatenation."""
+    torch = _torch()
+    if real_share > 0:
+        want = round(real_share * len(sx) / (1 - real_share))
+        reps = torch.arange(max(want, len(x))) % len(x)
+        x, y = x[reps], y[reps]
+    return torch.cat([x, sx]), torch.cat([y, sy])
 
 
 # --------------------------------------------------------------------------- a) CAS over training
@@ -226,16 +245,18 @@ def write_folder(x, y, classes, folder: Path) -> None:
 
 
 def run_small(args) -> None:
-    torch = _torch()
+    _torch()
     train, _ = real_data()
     for seed in args.seeds:  # seed-major: a partial run has every size at the first seeds
         for n in args.sizes:
             x, y = stratified(train, n, seed)
             tag = f"n{n}/s{seed}"
+            proto = protocol_tag(args)
             for cond in ("real", "real+classic"):
-                piece(f"small/{tag}/{cond}", lambda cond=cond: {
-                    "n": n, "seed": seed, "condition": cond,
-                    "accuracy": test_accuracy(x, y, seed, "flip,crop" if cond == "real+classic" else "")}, args.redo)
+                piece(f"small/{tag}/{cond}{proto['steps_tag']}", lambda cond=cond: {
+                    "n": n, "seed": seed, "condition": cond, "steps": args.steps,
+                    "accuracy": test_accuracy(x, y, seed, "flip,crop" if cond == "real+classic" else "", args.steps)},
+                      args.redo)
             run = Path(args.runs) / f"small-n{n}-s{seed}"
 
             def gan(run=run, x=x, y=y, seed=seed):
@@ -252,20 +273,39 @@ def run_small(args) -> None:
             for cond in ("real+gan", "real+both"):
                 def mixed(cond=cond, run=run, x=x, y=y, seed=seed):
                     sx, sy = synthesize(run / "generator", args.synthetic // 10, seed=seed)
+                    mx, my = mix(x, y, sx, sy, args.real_share)
                     return {"n": n, "seed": seed, "condition": cond, "synthetic": len(sx), "gan_kimg": args.gan_kimg,
-                            "accuracy": test_accuracy(torch.cat([x, sx]), torch.cat([y, sy]), seed,
-                                                      "flip,crop" if cond == "real+both" else "")}
-                piece(f"small/{tag}/{cond}/k{args.gan_kimg}/syn{args.synthetic}", mixed, args.redo)
+                            "steps": args.steps, "real_share": args.real_share,
+                            "accuracy": test_accuracy(mx, my, seed, "flip,crop" if cond == "real+both" else "",
+                                                      args.steps)}
+                piece(f"small/{tag}/{cond}/k{args.gan_kimg}/syn{args.synthetic}{proto['steps_tag']}"
+                      f"{proto['share_tag']}", mixed, args.redo)
+
+
+def protocol_tag(args) -> dict:
+    """b)'s classifier protocol as piece-key suffixes: empty for the original one (the CAS schedule,
+    plain concatenation), so its stored pieces keep their keys."""
+    return {"steps_tag": f"/steps{args.steps}" if args.steps else "",
+            "share_tag": f"/share{args.real_share:g}" if args.real_share else ""}
+
+
+def protocol_name(steps: int, real_share: float) -> str:
+    sched = f"{steps} steps for every classifier" if steps else "the CAS schedule (2 epochs, at least 500 steps)"
+    share = (f"real images repeated to {100 * real_share:g} % of the mixed sets" if real_share
+             else "real and synthetic images simply concatenated")
+    return f"{sched}; {share}"
 
 
 # --------------------------------------------------------------------------- report
 
 
-def collect(pieces: dict, synthetic: int) -> dict:
-    """The report's tables from the pieces: b)'s main table uses `synthetic` samples; mixed pieces with
-    other sample counts go to "small_other" ({N: {synthetic: {condition: stats}}})."""
+def collect(pieces: dict, synthetic: int, steps: int = 0, real_share: float = 0.0) -> dict:
+    """The report's tables from the pieces. b)'s main table ("small") is the protocol (steps,
+    real_share) with `synthetic` samples; the same protocol's pieces with other sample counts go to
+    "small_other" ({N: {synthetic: {condition: stats}}}), other protocols' pieces with `synthetic`
+    samples to "small_protocols" ({protocol name: {N: {condition: stats}}})."""
     cas = {"real": None, "synthetic": []}
-    small: dict = {}
+    by_protocol: dict = {}
     other: dict = {}
     for key, rec in pieces.items():
         if key.startswith("cas/real/"):
@@ -275,20 +315,34 @@ def collect(pieces: dict, synthetic: int) -> dict:
             cas["synthetic"].append({**rec, "gan_train_seconds": gan.get("train_seconds"),
                                      "gan_loadavg": gan.get("loadavg_before")})
         elif key.startswith("small/") and "condition" in rec:
-            if rec.get("synthetic", synthetic) == synthetic:
-                small.setdefault(str(rec["n"]), {}).setdefault(rec["condition"], []).append(rec)
-            else:
-                other.setdefault(str(rec["n"]), {}).setdefault(str(rec["synthetic"]), {}).setdefault(
+            rec_steps = rec.get("steps", 0)
+            mixed = rec["condition"] in CONDITIONS[2:]
+            shares = [rec.get("real_share", 0.0)] if mixed else \
+                sorted({r.get("real_share", 0.0) for r in pieces.values() if r.get("steps", 0) == rec_steps} | {0.0})
+            for share in shares:  # real-only rows belong to every share of their schedule
+                if mixed and rec.get("synthetic", synthetic) != synthetic:
+                    if (rec_steps, share) == (steps, real_share):
+                        other.setdefault(str(rec["n"]), {}).setdefault(str(rec["synthetic"]), {}).setdefault(
+                            rec["condition"], []).append(rec)
+                    continue
+                by_protocol.setdefault((rec_steps, share), {}).setdefault(str(rec["n"]), {}).setdefault(
                     rec["condition"], []).append(rec)
     cas["synthetic"].sort(key=lambda r: r["kimg"])
+
     def stats(recs):
         accs = [r["accuracy"] for r in recs]
         return {"mean": statistics.mean(accs) if accs else None, "std": statistics.stdev(accs) if len(accs) > 1 else None,
                 "seeds": sorted(r["seed"] for r in recs), "values": accs}
-    table = {n: {cond: stats(conds.get(cond, [])) for cond in CONDITIONS} for n, conds in small.items()}
+
+    def table(small):
+        return {n: {cond: stats(conds.get(cond, [])) for cond in CONDITIONS} for n, conds in small.items()}
     others = {n: {syn: {cond: stats(c.get(cond, [])) for cond in CONDITIONS[2:]} for syn, c in by.items()}
               for n, by in other.items()}
-    return {"cas": cas, "small": table, "small_other": others}
+    protocols = {protocol_name(*proto): table(small) for proto, small in sorted(by_protocol.items())
+                 if proto != (steps, real_share)
+                 and any(cond in conds for conds in small.values() for cond in CONDITIONS[2:])}
+    return {"cas": cas, "small": table(by_protocol.get((steps, real_share), {})), "small_other": others,
+            "small_protocols": protocols, "protocol": protocol_name(steps, real_share)}
 
 
 def _pct(v) -> str:
@@ -320,7 +374,8 @@ def markdown(report: dict) -> str:
               f"Test accuracy (mean ± std over the seeds listed) of the classifier trained on N real train "
               f"images (N/10 per class), plus {report['synthetic']:,} samples (equal per class) of a conditional "
               f"GAN (fashion-cgan + DiffAugment {GAN_POLICY}) trained on those N images only for "
-              f"{report['gan_kimg']} kimg; classic = random flip + 2-pixel shift.", "",
+              f"{report['gan_kimg']} kimg; classic = random flip + 2-pixel shift. Classifier protocol: "
+              f"{report['protocol']}.", "",
               "| N | " + " | ".join(CONDITIONS) + " |", "|---|" + "---|" * len(CONDITIONS)]
     def cell(c):
         if c["mean"] is None:
@@ -337,6 +392,11 @@ def markdown(report: dict) -> str:
             for syn in sorted(other[n], key=int):
                 c = other[n][syn]
                 lines.append(f"| {int(n):,} | {int(syn):,} | {cell(c['real+gan'])} | {cell(c['real+both'])} |")
+    for name, table in (report.get("small_protocols") or {}).items():
+        lines += ["", f"The same GANs and {report['synthetic']:,} samples, classifier protocol: {name}:", "",
+                  "| N | " + " | ".join(CONDITIONS) + " |", "|---|" + "---|" * len(CONDITIONS)]
+        for n in sorted(table, key=int):
+            lines.append(f"| {int(n):,} | " + " | ".join(cell(table[n][cond]) for cond in CONDITIONS) + " |")
     lines += ["", "![CAS and small-data accuracy](augmentation.png)"]
     if report.get("verdict"):
         lines += ["", *report["verdict"]]
@@ -356,6 +416,10 @@ def verdict(report: dict) -> list[str]:
         ok = all(s["real+gan"]["mean"] > s[c]["mean"] for c in ("real", "real+classic") if s[c]["mean"] is not None)
         out.append(f"Small-data goal (at 600 images GAN augmentation beats real-only and classic): "
                    f"{'met' if ok else 'missed'} ({', '.join(f'{c} {_pct(s[c][MEAN])}' for c in CONDITIONS)}).")
+        if s["real+both"]["mean"] is not None and s["real+classic"]["mean"] is not None:
+            gain = s["real+both"]["mean"] - s["real+classic"]["mean"]
+            out.append(f"On top of classic augmentation, GAN samples {'add' if gain > 0 else 'cost'} "
+                       f"{100 * abs(gain):.2f} points at 600 images (real+both vs real+classic).")
     return out
 
 
@@ -405,7 +469,7 @@ def report(args) -> None:
         del shown[shown.index("--note"):shown.index("--note") + 2]
     rep = {"command": "python benchmarks/augmentation/run.py " + " ".join(shown),
            "machine": machine_info(), "gankit_source": source_state(), "synthetic": args.synthetic,
-           "gan_kimg": args.gan_kimg, "note": args.note, **collect(load_pieces(), args.synthetic)}
+           "gan_kimg": args.gan_kimg, "note": args.note, **collect(load_pieces(), args.synthetic, args.steps, args.real_share)}
     rep["verdict"] = verdict(rep)
     RESULTS.mkdir(parents=True, exist_ok=True)
     plot(rep, RESULTS / "augmentation.png")
@@ -424,11 +488,21 @@ def main(argv=None) -> None:
     ap.add_argument("--seeds", type=lambda s: [int(v) for v in s.split(",")], default=[0, 1, 2])
     ap.add_argument("--gan-kimg", type=int, default=100, help="b) the small-data GAN's budget, thousand images")
     ap.add_argument("--synthetic", type=int, default=6000, help="b) GAN samples added to the real images")
+    ap.add_argument("--steps", type=int, default=0,
+                    help="b) train every classifier for exactly this many steps, whatever its set's size (same "
+                         "compute per row); 0 = the CAS schedule, 2 epochs and at least 500 steps")
+    ap.add_argument("--real-share", type=float, default=0.0,
+                    help="b) repeat the real images to this share of each mixed set (0.5: half of every batch "
+                         "on average); 0 = plain concatenation")
     ap.add_argument("--runs", default="runs/augmentation", help="where the GAN runs go")
     ap.add_argument("--redo", action="store_true", help="recompute pieces that are already stored")
     ap.add_argument("--results", default=str(RESULTS), help="where pieces.jsonl and the report go")
     ap.add_argument("--note", default="", help="a line for the report (e.g. which parts are not run yet)")
     args = ap.parse_args(argv)
+    if not 0 <= args.real_share < 1:
+        ap.error(f"--real-share must be in [0, 1), got {args.real_share}")
+    if args.steps < 0:
+        ap.error(f"--steps must be >= 0, got {args.steps}")
     RESULTS = Path(args.results)
     PIECES = RESULTS / "pieces.jsonl"
     if args.what in ("all", "cas"):
