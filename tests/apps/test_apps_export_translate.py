@@ -161,8 +161,8 @@ def test_an_unpaired_run_exports_one_direction_per_file(tmp_path, capsys):
     assert code == 2 and "--direction" in err
     pytest.importorskip("fastapi")
     from gankit.serve.model import load
-    with pytest.raises(ValueError, match="unpaired .* does not serve yet"):  # one line, not a crash
-        load(run)
+    served = load(run)  # the service serves it too (both directions: tests/serve/test_serve_unpaired.py)
+    assert served.unpaired and sorted(served.directions) == ["a2b", "b2a"]
 
 
 def test_an_example_guided_run_exports_with_a_style_input(tmp_path, capsys):

@@ -1,4 +1,5 @@
-"""Shared fixtures for the service's tests: two tiny trained runs, clients, a live uvicorn server."""
+"""Shared fixtures for the service's tests: tiny trained runs (GANs, image-to-image, unpaired), clients,
+a live uvicorn server."""
 
 from __future__ import annotations
 
@@ -39,6 +40,25 @@ def i2i_runs(tmp_path_factory, tiny_idx_dir):
     out = {task: gankit.train(tiny_config(root / task, tiny_idx_dir, "model.arch=unet", f"data.task={task}",
                                           "data.scale=2", "train.kimg=0.032"), progress=False)
            for task in ("superres", "inpaint", "denoise")}
+    torch.set_num_threads(before)
+    return out
+
+
+@pytest.fixture(scope="session")
+def unpaired_runs(tmp_path_factory):
+    """{"cyclegan": a CycleGAN, "munit": an example-guided style translator}: squares <-> circles at 16 px,
+    a couple of steps each (tests/training's shapes_config, as tests/apps/test_apps_unpaired.py trains them)."""
+    import sys
+    from pathlib import Path
+
+    import torch
+    sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "training"))
+    from test_training_unpaired import shapes_config
+    before = torch.get_num_threads()
+    torch.set_num_threads(1)
+    root = tmp_path_factory.mktemp("serve-unpaired-runs")
+    out = {arch: gankit.train(shapes_config(root / arch, f"model.arch={arch}", "train.kimg=0.032"), progress=False)
+           for arch in ("cyclegan", "munit")}
     torch.set_num_threads(before)
     return out
 

@@ -1,6 +1,7 @@
 """The web page in a real headless browser (Debian's chromium + chromium-driver, driven by selenium),
 against the service on a free loopback port: load the page, change the seed and see a new image
-arrive, move the slider between two seeds, pick a class, upload an image to score."""
+arrive, move the slider between two seeds, pick a class, upload an image to score; translate on
+image-to-image and unpaired runs (a direction, a style example or seed)."""
 
 from __future__ import annotations
 
@@ -151,3 +152,34 @@ def test_the_page_translates_an_upload_on_an_image_to_image_run(browser, i2i_run
 
         errors = [e for e in browser.get_log("browser") if e["level"] == "SEVERE"]
         assert errors == []  # no script error, no request the content security policy blocked
+
+
+@pytest.mark.slow  # chromium and a live service: a few seconds here
+def test_the_page_translates_in_a_chosen_direction_and_style_on_an_unpaired_run(browser, unpaired_runs, live_server,
+                                                                                tmp_path, png_bytes):
+    from selenium.webdriver.common.by import By
+    from selenium.webdriver.support.ui import Select
+
+    from gankit.serve import create_app
+    with live_server(create_app(unpaired_runs["munit"])) as base:
+        browser.get(base + "/")
+        _wait(browser, lambda d: "between square and circle, with styles" in d.find_element(By.ID, "model-summary").text,
+              "the model card names the domains")
+        direction = Select(browser.find_element(By.ID, "translate-direction"))
+        assert [o.text for o in direction.options] == ["square → circle", "circle → square"]
+        assert browser.find_element(By.ID, "translate-style-label").is_displayed()
+        direction.select_by_value("b2a")
+        path = tmp_path / "circle.png"
+        path.write_bytes(png_bytes((20, 12), "L", 200))
+        browser.find_element(By.ID, "translate-file").send_keys(str(path))
+        browser.find_element(By.ID, "translate-button").click()
+        _wait(browser, lambda d: "circle → square in random style of seed 0: 20x12 output"
+              in d.find_element(By.ID, "translate-status").text, "the b2a output in a random style arrives")
+        assert _img(browser, "translate-output")[2] == 20
+        browser.find_element(By.ID, "translate-style").send_keys(str(path))
+        browser.find_element(By.ID, "translate-button").click()
+        _wait(browser, lambda d: "in the example's style" in d.find_element(By.ID, "translate-status").text,
+              "the output in the example's style arrives")
+
+        errors = [e for e in browser.get_log("browser") if e["level"] == "SEVERE"]
+        assert errors == []

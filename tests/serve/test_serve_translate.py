@@ -50,7 +50,8 @@ def test_the_model_card_says_what_the_translator_takes(client_of, i2i_runs):
     card = client_of(i2i_runs["superres"]).get("/api/model").json()
     assert card["kind"] == "translator" and card["arch"] == "unet"
     assert card["translate"] == {"available": True, "reason": None, "task": "superres", "scale": 2, "channels": 1,
-                                 "mask": False, "degrade": True, "direction": None}
+                                 "mask": False, "degrade": True, "direction": None, "directions": {},
+                                 "domains": None, "style": False}
     assert not card["score"]["available"] and "(input, output) pairs" in card["score"]["reason"]
     assert not card["interpolate"]["available"]
     assert client_of(i2i_runs["inpaint"]).get("/api/model").json()["translate"]["mask"] is True

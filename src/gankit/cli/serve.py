@@ -44,7 +44,8 @@ def add_parser(sub, name: str) -> argparse.ArgumentParser:
                             run's degradation from clean images; ?convert=true converts channels;
                             ?format=png|json) -> each translated at its own size (x data.scale)
                             (image-to-image runs only; their /api/sample, /api/interpolate and
-                            /api/score answer 409: a pix2pix discriminator judges pairs)
+                            /api/score answer 409: a pix2pix discriminator judges pairs);
+                            unpaired runs: ?direction=a2b|b2a, munit a 'style' file or ?seed=N
 
 limits (each refusal is JSON {"detail": "<param>: ..."}):
   413  n > --max-n, steps > --max-steps, more seeds than --max-walk, an upload over --max-upload-mb or
@@ -64,7 +65,9 @@ examples:
   curl -F images=@shirt.png http://127.0.0.1:8000/api/score
   gankit serve runs/sr                       # an image-to-image run
   curl -F images=@small.png -o big.png http://127.0.0.1:8000/api/translate
-  curl -F images=@photo.png -F masks=@holes.png -o filled.png http://127.0.0.1:8000/api/translate""")
+  curl -F images=@photo.png -F masks=@holes.png -o filled.png http://127.0.0.1:8000/api/translate
+  gankit serve runs/munit                    # an unpaired, example-guided run
+  curl -F images=@boot.png -F style=@sneaker.png -o out.png 'http://127.0.0.1:8000/api/translate?direction=b2a'""")
     p.add_argument("model", metavar="RUN_OR_GENERATOR",
                    help="a run folder (score needs its checkpoints/), its generator/ folder or a checkpoint")
     p.add_argument("--host", default="127.0.0.1",

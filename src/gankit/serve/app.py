@@ -11,7 +11,8 @@ Routes (the schema is at /openapi.json):
     GET  /api/interpolate      seeds, steps, slerp, class, format=gif|png|json -> a GIF, PNG strips or frames
     POST /api/score            multipart 'images' -> the discriminator's verdict on each
     POST /api/translate        multipart 'images' (+ 'masks' for inpainting) -> the translated images at
-                               their own size x scale (image-to-image runs only)
+                               their own size x scale (image-to-image runs only); unpaired runs take
+                               direction=a2b|b2a, munit ones a 'style' image or a seed for a random style
 
 Errors are JSON ``{"detail": "<param>: <what is wrong>"}``: 422 for a bad value (an unknown or
 repeated parameter too), 413 for a quantity over its limit, 415 for an upload that is not an image,
@@ -270,7 +271,11 @@ def create_app(run: str | Path | Served, limits: Limits | None = None, device: s
                        "masks": {"type": "array", "items": {"type": "string", "format": "binary"},
                                  "description": "inpainting runs: one hole mask per image, in the same order and "
                                                 "of the same size (nonzero = hole; send PNG or BMP, since JPEG "
-                                                "noise makes pixels nonzero); not with degrade=true"}}}}}}}
+                                                "noise makes pixels nonzero); not with degrade=true"},
+                       "style": {"type": "string", "format": "binary",
+                                 "description": "example-guided unpaired runs (munit): one example image of the "
+                                                "target domain, whose style every output takes (else a random "
+                                                "style of `seed`); the same formats and limits as the images"}}}}}}}
 
     @app.post("/api/translate", summary="Translate uploaded images at their own size (image-to-image runs only)",
               openapi_extra=translate_body,
@@ -281,16 +286,51 @@ def create_app(run: str | Path | Served, limits: Limits | None = None, device: s
                         degrade: bool = Query(False, description="the uploads are clean images: apply the run's "
                                                                  "degradation first (as gankit translate --degrade)"),
                         convert: bool = Query(False, description="convert uploads to the run's channels "
-                                                                 "(else another channel count is refused)")):
-        _only(request, ("format", "degrade", "convert"))
+                                                                 "(else another channel count is refused)"),
+                        direction: str | None = Query(None, description="unpaired runs: a2b (the default) "
+                                                      "translates domain A to B, b2a the reverse"),
+                        seed: int | None = Query(None, ge=0, lt=SEED_LIMIT, description="example-guided runs "
+                                                 "(munit) without a style image: the seed of the random style "
+                                                 "(default 0; style 0 of a seed is always the same)")):
+        _only(request, ("format", "degrade", "convert", "direction", "seed"))
         if served.kind != "translator":
             raise ParamError(409, f"translate: {not_translator(served.kind)}")
         t = served.translator
-        if degrade and t.task == "paired":
-            raise ParamError(422, "degrade: a paired run has no degradation (its inputs are the user's A images)")
-        wants_masks = bool(t.shape.mask_input) and not degrade
+        arch = served.cfg.model.arch if served.cfg is not None else None
+        if served.unpaired:
+            if direction is not None and direction not in served.directions:
+                a2b, b2a = (f"{d} ({u.source} -> {u.target})" for d, u in served.directions.items())
+                raise ParamError(422, f"direction: must be {a2b} or {b2a}, got {direction[:40]!r}")
+            if degrade:
+                raise ParamError(422, "degrade: an unpaired run translates between two domains; it has no degradation")
+            if seed is not None and not served.guided:
+                raise ParamError(422, f"seed: this run is a CycleGAN (model.arch = {arch}): one output per input, "
+                                      f"no random style to seed; random styles need a model.arch = munit run")
+            t = served.directions[direction or t.direction]
+        else:
+            if direction is not None:
+                raise ParamError(422, f"direction: only unpaired runs (data.task = unpaired) have two directions; "
+                                      f"this run is a {t.task} run")
+            if seed is not None:
+                raise ParamError(422, f"seed: only example-guided unpaired runs (model.arch = munit) draw random "
+                                      f"styles; this run is a {t.task} run")
+            if degrade and t.task == "paired":
+                raise ParamError(422, "degrade: a paired run has no degradation (its inputs are the user's A images)")
+        wants_masks = not served.unpaired and bool(t.shape.mask_input) and not degrade
         parts = await received(request)
-        chosen = files(parts, "images", limits.max_images, ("masks",) if wants_masks else ())
+        style_parts = [p for p in parts if p.name == "style"]
+        if style_parts and not served.guided:
+            raise ParamError(422, "style: " + (
+                f"this run is a CycleGAN (model.arch = {arch}), which has no style input; an example style image "
+                f"needs a model.arch = munit run" if served.unpaired else
+                f"only example-guided unpaired runs (model.arch = munit) take a style image; this run is a "
+                f"{t.task} run"))
+        if len(style_parts) > 1:
+            raise ParamError(422, f"style: one style image per request, got {len(style_parts)}")
+        if style_parts and seed is not None:
+            raise ParamError(422, "seed: picks a random style, and a style image was sent too; send one or the other")
+        also = ("masks",) if wants_masks else ("style",) if served.guided else ()
+        chosen = files(parts, "images", limits.max_images, also)
         mask_parts = [p for p in parts if p.name == "masks"]
         if wants_masks and len(mask_parts) != len(chosen):
             raise ParamError(422, f"masks: an inpainting run needs one hole mask per image, in the same order "
@@ -299,14 +339,24 @@ def create_app(run: str | Path | Served, limits: Limits | None = None, device: s
         # Super-resolution makes scale x scale as many pixels as it is sent; --degrade first shrinks by scale.
         grow = 1 if degrade else t.scale
 
+        def read(part, where: str, scale: int = 1):
+            arr, own = decode_own_size(part, where, limits.max_pixels, t.channels if convert else None, scale)
+            if not convert and own != t.channels:
+                raise UploadError(422, f"{where} ({part.filename or 'upload'}): has {own} channel(s), the run "
+                                       f"translates {t.channels}-channel images; send convert=true to convert it")
+            if served.unpaired:
+                try:
+                    t._to_tensor(arr, where)  # the size it can translate (padded to its stride inside)
+                except ValueError as e:
+                    raise UploadError(422, str(e)) from None
+            return arr
+
         def prepare():
             images, masks, shown = [], [], []
+            style = read(style_parts[0], "style") if style_parts else None
             for i, part in enumerate(chosen):
                 where = f"images[{i}]"
-                arr, own = decode_own_size(part, where, limits.max_pixels, t.channels if convert else None, grow)
-                if not convert and own != t.channels:
-                    raise UploadError(422, f"{where} ({part.filename or 'upload'}): has {own} channel(s), the run "
-                                           f"translates {t.channels}-channel images; send convert=true to convert it")
+                arr = read(part, where, grow)
                 mask = None
                 if degrade:
                     try:
@@ -325,10 +375,11 @@ def create_app(run: str | Path | Served, limits: Limits | None = None, device: s
             if format == "png" and len(sizes) > 1:
                 raise UploadError(422, "format: png answers with one image, or a grid of images of one size; "
                                        "these differ in size: use format=json")
-            return images, (masks if any(m is not None for m in masks) else None), (shown if degrade else None)
+            return (images, (masks if any(m is not None for m in masks) else None), (shown if degrade else None),
+                    style)
 
-        images, masks, shown = await work(prepare)
-        result = await work(served.translate, images, masks, format, shown)
+        images, masks, shown, style = await work(prepare)
+        result = await work(served.translate, images, masks, format, shown, direction, style, seed or 0)
         return result if format == "json" else Response(result, media_type="image/png")
 
     return app

@@ -22,6 +22,7 @@ from gankit.apps.export import kind_of, plain_copy
 from gankit.apps.interpolate import gif_scale, interpolation_path
 from gankit.data import to_float, to_uint8
 from gankit.io.images import grid_scale, make_grid, plot_points, to_pil
+from gankit.models.cyclegan import DIRECTIONS
 
 
 def png(array: np.ndarray, scale: int = 1) -> bytes:
@@ -51,20 +52,28 @@ class Served:
     readme: str = ""
     info: dict = field(default_factory=dict)
     translator: object | None = None
-    """An image-to-image run's `gankit.apps.translate.Translator` (G is its U-Net); None for a GAN.
-    ``Served(load_translator(run))`` puts a Translator passed as G here."""
+    """An image-to-image run's `gankit.apps.translate.Translator` (G is its U-Net), or an unpaired run's
+    `gankit.apps.unpaired.UnpairedTranslator` (G holds both directions); None for a GAN.
+    ``Served(load_translator(run))`` puts a translator passed as G here."""
 
     def __post_init__(self):
         from gankit.apps.translate import Translator
-        if isinstance(self.G, Translator):
+        from gankit.apps.unpaired import UnpairedTranslator
+        if isinstance(self.G, (Translator, UnpairedTranslator)):
             self.translator, self.G = self.G, self.G.G
             self.cfg = self.cfg or self.translator.cfg
-        self.kind = kind_of(self.G)
+        self.kind = kind_of(self.translator if self.translator is not None else self.G)
         if self.kind == "translator" and self.translator is None:
             raise ValueError("serve: an image-to-image generator is served as a Translator "
                              "(gankit.load_translator(run)), which knows its task, scale and mask")
         self.G = plain_copy(self.G, device=None)  # spectral norm folded in: the same outputs, less work per call
-        if self.translator is not None:
+        self.directions: dict = {}
+        """Unpaired runs: a translator per direction (a2b, b2a), both on the one G, so a request picks either."""
+        if isinstance(self.translator, UnpairedTranslator):
+            t = self.translator
+            self.directions = {d: UnpairedTranslator(self.G, t.cfg, d, t.device) for d in DIRECTIONS}
+            self.translator = self.directions[t.direction]
+        elif self.translator is not None:
             self.translator.G = self.G
         self.classes = list(getattr(self.G, "classes", None) or [str(i) for i in range(self.num_classes)])
         if self.D is not None:
@@ -108,13 +117,26 @@ class Served:
             "readme": self.readme,
         }
 
+    @property
+    def unpaired(self) -> bool:
+        return bool(self.directions)
+
+    @property
+    def guided(self) -> bool:
+        """Whether translate takes a style (an example image, or a random one of a seed): munit runs."""
+        return self.unpaired and self.translator.guided
+
     def _translate_card(self) -> dict:
         t = self.translator
         if t is None:
             return {"available": False, "reason": not_translator(self.kind)}
+        unpaired = self.unpaired
         return {"available": True, "reason": None, "task": t.task, "scale": t.scale, "channels": t.channels,
-                "mask": bool(t.shape.mask_input), "degrade": t.task != "paired",
-                "direction": getattr(t, "direction", None)}
+                "mask": not unpaired and bool(t.shape.mask_input), "degrade": t.task not in ("paired", "unpaired"),
+                "direction": t.direction if unpaired else None,
+                "directions": {d: [u.source, u.target] for d, u in self.directions.items()},
+                "domains": [t.cfg.data.domain_a, t.cfg.data.domain_b] if unpaired else None,
+                "style": self.guided}
 
     # -- the work of each endpoint (runs in a worker thread) --------------------------------------
 
@@ -179,13 +201,27 @@ class Served:
 
     @torch.inference_mode()
     def translate(self, images: list[np.ndarray], masks: list[np.ndarray] | None, fmt: str,
-                  shown: list[np.ndarray] | None = None):
+                  shown: list[np.ndarray] | None = None, direction: str | None = None,
+                  style: np.ndarray | None = None, seed: int = 0):
         """uint8 (H, W[, 3]) images at their own sizes (and hole masks for inpainting) -> the outputs,
         (H*scale, W*scale[, 3]): one PNG (a grid of several of one size) or, for json, base64 PNGs
-        (with `shown`, the inputs as G saw them, holes white, under "inputs")."""
-        outs = self.translator(list(images), masks)
+        (with `shown`, the inputs as G saw them, holes white, under "inputs"). Unpaired runs translate
+        in `direction` (default: the served translator's, a2b from `load`); munit ones every image in the style of `style` (an example of
+        the target domain) or, without one, in random style 0 of `seed` (as gankit translate --styles)."""
+        extra = {}
+        if self.unpaired:
+            t = self.directions[direction or self.translator.direction]
+            code = None
+            if t.guided:
+                code = t.style_of(style) if style is not None else t.styles(1, seed)
+                extra = {"style": "example" if style is not None else "random",
+                         "seed": None if style is not None else seed}
+            outs = [t._to_array(t.run(t._to_tensor(img), code)) for img in images]
+            extra = {"direction": t.direction, "source": t.source, "target": t.target, **extra}
+        else:
+            outs = self.translator(list(images), masks)
         if fmt == "json":
-            out = {"task": self.translator.task, "scale": self.translator.scale,
+            out = {"task": self.translator.task, "scale": self.translator.scale, **extra,
                    "images": [b64(png(_hw3(o))) for o in outs], "sizes": [[o.shape[1], o.shape[0]] for o in outs]}
             if shown is not None:
                 out["inputs"] = [b64(png(_hw3(a))) for a in shown]
@@ -207,11 +243,14 @@ def _device(module: nn.Module) -> torch.device:
 
 def not_translator(kind: str) -> str:
     return (f"this run is not image-to-image (its generator is {kind}: it draws from noise); "
-            f"translate needs an image-to-image (pix2pix or CycleGAN) run")
+            f"translate needs an image-to-image (pix2pix, CycleGAN or munit) run")
 
 
 def _score_problem(cfg) -> str | None:
     """Why a run's discriminator cannot judge single uploaded images (the limits `gankit score` has)."""
+    if getattr(cfg.data, "task", "none") == "unpaired":
+        return (f"this is an unpaired run ({cfg.model.arch}): it has a discriminator per domain, which the "
+                f"service does not ask; use /api/translate")
     if getattr(cfg.data, "task", "none") != "none":
         return (f"this is an image-to-image run ({cfg.data.task}): its discriminator (PatchGAN, as in pix2pix) judges "
                 f"(input, output) pairs, not single images; use /api/translate")
@@ -249,10 +288,7 @@ def load(run: str | Path, device: str = "cpu") -> Served:
     from gankit.io.generator import load_discriminator
     run = Path(run)
     G = load_model(run, device=device)
-    if getattr(G, "task", None) == "unpaired":  # gankit.apps.unpaired.UnpairedTranslator
-        raise ValueError(f"serve: {run} is an unpaired (data.task = unpaired) run, which the service does not "
-                         f"serve yet; use gankit translate RUN INPUT --direction a2b|b2a, or gankit export")
-    if kind_of(G) == "translator":
+    if kind_of(G) == "translator":  # a Translator, or an unpaired run's UnpairedTranslator (a2b; b2a per request)
         readme, info = _readme_and_info(run)
         return Served(G, None, G.cfg, _score_problem(G.cfg), readme, info)
     cfg = getattr(G, "config", None)

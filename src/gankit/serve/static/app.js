@@ -147,7 +147,8 @@ async function score(event) {
 }
 
 // Image-to-image: one image (with its hole mask for inpainting, unless the run degrades a clean
-// image itself) in, its translation at its own size (x the super-resolution scale) out.
+// image itself) in, its translation at its own size (x the super-resolution scale) out. Unpaired
+// runs translate in the chosen direction; munit ones in the style of an example, else of a seed.
 function showImage(id, src, t) {
   const img = $(id);
   const old = img.src;
@@ -176,8 +177,19 @@ async function translate(event) {
     }
     form.append("masks", masks[0], masks[0].name);
   }
+  let extra = "";
+  if (info.task === "unpaired") extra += `&direction=${$("translate-direction").value}`;
+  if (info.style) {
+    const style = $("translate-style").files;
+    if (style.length) form.append("style", style[0], style[0].name);
+    else {
+      const seed = seedOf("translate-seed");
+      if (seed === null) { status("translate-status", "seed: an integer in [0, 2**32)", true); return; }
+      extra += `&seed=${seed}`;
+    }
+  }
   const t = ticket("translate");
-  const url = `/api/translate?format=json&degrade=${degrade}&convert=${$("translate-convert").checked}`;
+  const url = `/api/translate?format=json&degrade=${degrade}&convert=${$("translate-convert").checked}${extra}`;
   status("translate-status", "translating…");
   try {
     const data = await (await call(url, { method: "POST", body: form }, "translate-status")).json();
@@ -185,8 +197,10 @@ async function translate(event) {
     showImage("translate-input", degrade ? `data:image/png;base64,${data.inputs[0]}` : URL.createObjectURL(files[0]), t);
     showImage("translate-output", `data:image/png;base64,${data.images[0]}`, t);
     const [w, h] = data.sizes[0];
-    status("translate-status", `${data.task}${data.scale > 1 ? ` x${data.scale}` : ""}: ${w}x${h} output` +
-      (degrade ? " (from the run's degradation of the upload)" : ""));
+    const what = data.task === "unpaired" ? `${data.source} → ${data.target}` +
+      (data.style ? (data.style === "example" ? " in the example's style" : ` in random style of seed ${data.seed}`) : "")
+      : `${data.task}${data.scale > 1 ? ` x${data.scale}` : ""}`;
+    status("translate-status", `${what}: ${w}x${h} output` + (degrade ? " (from the run's degradation of the upload)" : ""));
   } catch (e) {
     if (current("translate", t)) status("translate-status", e.message, true);
   }
@@ -210,8 +224,11 @@ async function start() {
   const classes = card.classes.length ? `, ${card.classes.length} classes` : "";
   const tr = card.translate;
   $("model-summary").textContent = (card.kind === "translator"
-    ? `image-to-image generator${card.arch ? ` (${card.arch})` : ""} for ${tr.task}` +
-      (tr.scale > 1 ? ` x${tr.scale}` : "") + `: ${tr.channels}-channel images of any size`
+    ? (tr.task === "unpaired"
+      ? `unpaired translator${card.arch ? ` (${card.arch})` : ""} between ${tr.domains[0]} and ${tr.domains[1]}` +
+        (tr.style ? ", with styles" : "")
+      : `image-to-image generator${card.arch ? ` (${card.arch})` : ""} for ${tr.task}` + (tr.scale > 1 ? ` x${tr.scale}` : "")) +
+      `: ${tr.channels}-channel images of any size`
     : `${card.kind} generator${card.arch ? ` (${card.arch})` : ""}: samples ${shape}${classes}`) +
     (card.data ? `, trained on ${card.data}` : "") +
     (card.kind === "translator" ? ` at ${card.shape.slice(1).join("×")}` : "") +
@@ -258,6 +275,12 @@ async function start() {
     $("translate-mask-label").hidden = !tr.mask;
     $("translate-degrade-label").hidden = !tr.degrade;
     $("translate-convert-label").hidden = false;
+    for (const [d, [from, to]] of Object.entries(tr.directions || {})) {
+      $("translate-direction").add(new Option(`${from} → ${to}`, d, d === tr.direction, d === tr.direction));
+    }
+    $("translate-direction-label").hidden = tr.task !== "unpaired";
+    $("translate-style-label").hidden = !tr.style;
+    $("translate-seed-label").hidden = !tr.style;
     $("translate-degrade").addEventListener("change", () => {
       $("translate-mask-label").hidden = !tr.mask || $("translate-degrade").checked;
     });
