@@ -1,7 +1,7 @@
 """The image-to-image benchmark: classical baseline vs L1-only U-Net vs U-Net GAN, per task.
 
     python benchmarks/image2image/run.py                    # everything: ~16 trainings of --minutes each
-    python benchmarks/image2image/run.py --minutes 2        # what results/ holds (a loaded 2-core machine)
+    python benchmarks/image2image/run.py --minutes 10 --jobs 2   # what results/ holds: two tasks at a time
     python benchmarks/image2image/run.py --only fashion:denoise --minutes 0.2 --num 200   # a smoke run
 
 Fashion-MNIST (28 px grey, test split: the first --num images, degradations fixed by
@@ -27,9 +27,11 @@ from __future__ import annotations
 
 import argparse
 import json
+import multiprocessing as mp
 import os
 import sys
 import time
+from concurrent.futures import ProcessPoolExecutor
 from pathlib import Path
 
 import numpy as np
@@ -235,7 +237,11 @@ def main() -> None:
     p.add_argument("--out", default=str(HERE / "results"), help="where tables and strips go")
     p.add_argument("--reuse", action="store_true", help="score existing runs instead of training them again")
     p.add_argument("--progress", action="store_true", help="show training progress bars")
+    p.add_argument("--jobs", type=int, default=1,
+                   help="tasks trained at once, one process and one thread each (2 on a 2-core machine)")
     args = p.parse_args()
+    if args.jobs < 1:
+        p.error(f"--jobs must be >= 1, got {args.jobs}")
     torch.set_num_threads(1)
     jobs = [("fashion", t) for t in FASHION_TASKS] + [("photos", t) for t in PHOTO_TASKS]
     if args.only:
@@ -247,20 +253,30 @@ def main() -> None:
     command = "python benchmarks/image2image/run.py " + " ".join(sys.argv[1:])
     report.update(command=command, minutes=args.minutes, width=args.width, num=args.num, source=source_state(),
                   machine=machine_info())
-    for dataset, task in jobs:
-        started = time.time()
-        rows, picture = (fashion_task if dataset == "fashion" else photo_task)(task, args)
-        key = f"{dataset}:{task}"
+    pool = ProcessPoolExecutor(args.jobs, mp_context=mp.get_context("fork")) if args.jobs > 1 else None
+    pending = [(key, pool.submit(run_job, dataset, task, args) if pool else None) for dataset, task in jobs
+               for key in [f"{dataset}:{task}"]]
+    for (dataset, task), (key, future) in zip(jobs, pending):  # reported in task order as each is done
+        rows, picture, seconds = future.result() if pool else run_job(dataset, task, args)
         report["tasks"][key] = rows
         report.setdefault("commands", {})[key] = command  # a task rerun with --only says so
         Image.fromarray(picture.squeeze(-1) if picture.shape[-1] == 1 else picture).save(
             out / _strip_name(key), quality=90)
-        print(f"{key}: done in {time.time() - started:.0f} s")
+        print(f"{key}: done in {seconds:.0f} s")
         for r in rows:
             print(f"  {r['method']:32s} psnr {_fmt(r['psnr'])} ssim {_fmt(r['ssim'], 3)} fid {_fmt(r.get('fid'), 1)}")
         path.write_text(json.dumps(report, indent=1) + "\n")
         (out / "image2image.md").write_text(markdown(report))
+    if pool:
+        pool.shutdown()
 
+
+def run_job(dataset: str, task: str, args) -> tuple[list[dict], np.ndarray, float]:
+    """One task's trainings and scores (in a worker process with --jobs): (rows, strip picture, seconds)."""
+    torch.set_num_threads(1)
+    started = time.time()
+    rows, picture = (fashion_task if dataset == "fashion" else photo_task)(task, args)
+    return rows, picture, time.time() - started
 
 if __name__ == "__main__":
     main()
