@@ -10,8 +10,8 @@ Layout of one checkpoint (a folder under ``runs/<name>/checkpoints/``)::
       COMPLETE                       written last: a folder without it is never loaded
 
 A checkpoint is assembled in a hidden ``.tmp-step_N`` folder and renamed into
-place only when complete, so a crash at any moment leaves either the previous
-set of checkpoints or the previous set plus a complete new one. Re-saving a step
+place only when complete (io/files.swap_in), so a crash at any moment leaves
+either the previous set of checkpoints or the previous set plus a complete new one. Re-saving a step
 swaps folders in two renames, the old copy parked as ``.old-step_N`` (which
 `find_latest` falls back on if a crash lands in between). Old checkpoints are
 pruned only after the new one is in place, renamed to ``.del-step_N`` before
@@ -34,7 +34,7 @@ from pathlib import Path
 import safetensors.torch
 import torch
 
-from gankit.io.files import FileError, fsync_dir, write_bytes_atomic
+from gankit.io.files import FileError, fsync_dir, swap_in, write_bytes_atomic
 
 FORMAT = "gankit-checkpoint"
 VERSION = 1
@@ -108,40 +108,29 @@ def save_checkpoint(run_dir: str | Path, step: int, weights: dict[str, dict[str,
     except OSError as e:
         raise CheckpointError(f"could not write checkpoint {final}: {root}: {e.strerror or e}") from e
     try:
-        tmp.mkdir()
-        files = {}
-        for name, sd in weights.items():
-            tensors = {k: v.detach().cpu().contiguous() for k, v in sd.items()}
-            files[f"{name}.safetensors"] = write_entry(tmp / f"{name}.safetensors", safetensors.torch.save(tensors))
-        buf = io.BytesIO()
-        torch.save(state, buf)
-        files["state.pt"] = write_entry(tmp / "state.pt", buf.getvalue())
-        files["config.toml"] = write_entry(tmp / "config.toml", config_text.encode())
-        manifest = {"format": FORMAT, "version": VERSION, "step": step, "files": files}
-        write_bytes_atomic(tmp / "manifest.json", json.dumps(manifest, indent=1).encode())
-        write_bytes_atomic(tmp / MARKER, b"")
-        if final.exists():
-            # Re-saving a step (e.g. the final save right after a periodic one): a directory
-            # cannot be renamed over another, so swap in two renames; find_latest falls back
-            # to the .old- copy if a crash lands between them.
-            if old.exists() and (final / MARKER).is_file():
-                shutil.rmtree(old)
-            if not old.exists():
-                final.rename(old)
-            else:  # final is an incomplete leftover while old holds the last good copy
-                shutil.rmtree(final)
-        tmp.rename(final)
+        # Re-saving a step (e.g. the final save right after a periodic one) parks the previous
+        # copy as .old- between swap_in's two renames; find_latest falls back on it meanwhile.
+        with swap_in(final, tmp, old):  # on any failure: the previous copy back, no tmp left
+            tmp.mkdir()
+            files = {}
+            for name, sd in weights.items():
+                tensors = {k: v.detach().cpu().contiguous() for k, v in sd.items()}
+                files[f"{name}.safetensors"] = write_entry(tmp / f"{name}.safetensors",
+                                                           safetensors.torch.save(tensors))
+            buf = io.BytesIO()
+            torch.save(state, buf)
+            files["state.pt"] = write_entry(tmp / "state.pt", buf.getvalue())
+            files["config.toml"] = write_entry(tmp / "config.toml", config_text.encode())
+            manifest = {"format": FORMAT, "version": VERSION, "step": step, "files": files}
+            write_bytes_atomic(tmp / "manifest.json", json.dumps(manifest, indent=1).encode())
+            write_bytes_atomic(tmp / MARKER, b"")
+            if final.exists() and old.exists():
+                # An earlier killed save left both: a complete final supersedes the stale .old-
+                # copy (and is parked in its place); an incomplete final is a leftover, and the
+                # .old- copy stays parked as the last good one.
+                shutil.rmtree(old if (final / MARKER).is_file() else final)
         fsync_dir(root)
-    except BaseException as e:
-        # Put back the previous copy if the swap got half way, and leave no temporary files.
-        if old.exists() and not final.exists():
-            try:
-                old.rename(final)
-            except OSError:
-                pass
-        shutil.rmtree(tmp, ignore_errors=True)
-        if not isinstance(e, OSError):
-            raise
+    except OSError as e:
         msg = str(e) if isinstance(e, FileError) else f"{getattr(e, 'filename', None) or tmp}: {e.strerror or e}"
         raise CheckpointError(f"could not write checkpoint {final}: {msg}") from e
     # The new checkpoint is complete and durable: only now may anything old go.

@@ -8,10 +8,10 @@
     manifest.json       size and SHA-256 of the three files above, written last
 
 The folder is assembled in a hidden ``.generator.tmp-new`` beside it and swapped in by
-two renames, the previous export parked as ``.generator.tmp-old`` in between (a folder
-cannot be renamed over a non-empty one). A kill at any moment leaves the previous export,
-the new one, or the previous one parked, which loading uses as the run's generator
-(and the next export puts back first). The hidden names follow write_bytes_atomic's
+two renames (io/files.swap_in), the previous export parked as ``.generator.tmp-old`` in
+between (a folder cannot be renamed over a non-empty one). A kill at any moment leaves the
+previous export, the new one, or the previous one parked, which loading uses as the run's
+generator (and the next export puts back first). The hidden names follow write_bytes_atomic's
 ``.<entry>.tmp-*`` pattern, so io/rundir.py counts them as the run's own entries.
 
 `load_generator` and `load_discriminator` accept a run folder, a generator folder or a
@@ -39,7 +39,7 @@ from gankit import config as config_mod
 from gankit.data import sample_shape
 from gankit.io.checkpoint import (CheckpointError, check_entry, find_latest, load_checkpoint, read_file,
                                   read_manifest, write_entry)
-from gankit.io.files import FileError, fsync_dir, write_bytes_atomic
+from gankit.io.files import FileError, fsync_dir, swap_in, write_bytes_atomic
 from gankit.models import build
 
 FORMAT = "gankit-generator"
@@ -78,30 +78,22 @@ def export_generator(G: nn.Module, cfg: config_mod.Config, run_dir: str | Path, 
     meta = {"format": FORMAT, "version": VERSION, "shape": list(G.out_shape), "z_dim": G.z_dim,
             "config": cfg.to_dict(), **info}
     try:
-        out.parent.mkdir(parents=True, exist_ok=True)
-        _put_back(out)
-        shutil.rmtree(tmp, ignore_errors=True)  # a killed export's half-built folder: never loaded
-        tmp.mkdir()
-        files = {"model.safetensors": write_entry(tmp / "model.safetensors", safetensors.torch.save(tensors)),
-                 "config.json": write_entry(tmp / "config.json", json.dumps(meta, indent=2).encode()),
-                 "README.md": write_entry(tmp / "README.md", _readme(cfg, G, info).encode())}
-        manifest = {"format": FORMAT, "version": VERSION, "files": files}
-        write_bytes_atomic(tmp / "manifest.json", json.dumps(manifest, indent=1).encode())
-        if out.exists():
-            out.rename(old)
-        tmp.rename(out)
+        with swap_in(out, tmp, old):  # on any failure: the previous export back, no tmp left
+            out.parent.mkdir(parents=True, exist_ok=True)
+            _put_back(out)
+            shutil.rmtree(tmp, ignore_errors=True)  # a killed export's half-built folder: never loaded
+            tmp.mkdir()
+            files = {"model.safetensors": write_entry(tmp / "model.safetensors", safetensors.torch.save(tensors)),
+                     "config.json": write_entry(tmp / "config.json", json.dumps(meta, indent=2).encode()),
+                     "README.md": write_entry(tmp / "README.md", _readme(cfg, G, info).encode())}
+            manifest = {"format": FORMAT, "version": VERSION, "files": files}
+            write_bytes_atomic(tmp / "manifest.json", json.dumps(manifest, indent=1).encode())
         fsync_dir(out.parent)
-    except BaseException as e:
-        if old.is_dir() and not out.exists():
-            try:
-                old.rename(out)
-            except OSError:
-                pass
-        shutil.rmtree(tmp, ignore_errors=True)
-        if isinstance(e, OSError) and not isinstance(e, FileError):
-            raise FileError(f"could not write {out}: {getattr(e, 'filename', None) or tmp}: "
-                            f"{e.strerror or e}") from e
-        raise
+    except OSError as e:
+        if isinstance(e, FileError):
+            raise
+        raise FileError(f"could not write {out}: {getattr(e, 'filename', None) or tmp}: "
+                        f"{e.strerror or e}") from e
     shutil.rmtree(old, ignore_errors=True)  # only once the new export is in place
     return out
 
