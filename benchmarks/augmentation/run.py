@@ -269,7 +269,8 @@ def run_small(args) -> None:
                 m = last_metrics(run)
                 return {"n": n, "seed": seed, "kimg": args.gan_kimg, "images": m.get("images"),
                         "train_seconds": m.get("seconds"), "policy": GAN_POLICY}
-            piece(f"small/{tag}/gan/k{args.gan_kimg}", gan, args.redo)
+            # a stored piece whose run is gone (a fresh clone: runs/ is not committed) is trained again
+            piece(f"small/{tag}/gan/k{args.gan_kimg}", gan, args.redo or not (run / "generator").is_dir())
             for cond in ("real+gan", "real+both"):
                 def mixed(cond=cond, run=run, x=x, y=y, seed=seed):
                     sx, sy = synthesize(run / "generator", args.synthetic // 10, seed=seed)
