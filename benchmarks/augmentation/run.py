@@ -152,9 +152,10 @@ def synthesize(generator: Path, per_class: int, seed: int = 0):
     return torch.cat(xs), torch.arange(n) % k  # G.sample without labels draws class i % K
 
 
-def test_accuracy(x, y, seed: int, augment: str = "", steps: int = 0) -> float:
-    """Real test accuracy of the CAS reference classifier trained on (x, y) with `seed`; steps > 0
-    replaces its schedule (2 epochs, >= 500 steps) by exactly that many steps."""
+def test_accuracy(x, y, seed: int, augment: str = "", steps: int = 0, on=None) -> float:
+    """Real test accuracy of the CAS reference classifier trained on (x, y) with `seed` (on the
+    Dataset `on` instead of the test split when given); steps > 0 replaces its schedule (2 epochs,
+    >= 500 steps) by exactly that many steps."""
     from dataclasses import replace
 
     from gankit.evaluation.conditional import CAS_CONFIG, accuracy, fit_reference
@@ -164,7 +165,8 @@ def test_accuracy(x, y, seed: int, augment: str = "", steps: int = 0) -> float:
     if steps:
         cfg = replace(cfg, epochs=0.0, min_steps=steps)
     model = fit_reference(x, y, 10, cfg, augment=augment)
-    return accuracy(model, test.x, test.y)
+    on = test if on is None else on
+    return accuracy(model, on.x, on.y)
 
 
 def mix(x, y, sx, sy, real_share: float):
@@ -223,14 +225,35 @@ def run_cas(args) -> None:
 
 def stratified(train, n: int, seed: int):
     """n // 10 images of each class, a seeded choice: (x uint8, y)."""
+    idx = stratified_index(train, n, seed)
+    return train.x[idx], train.y[idx]
+
+
+def stratified_index(train, n: int, seed: int, exclude=None):
+    """Indices of n // 10 train images of each class, a seeded choice among those not in `exclude`."""
     torch = _torch()
     g = torch.Generator().manual_seed(seed)
+    taken = torch.zeros(len(train.y), dtype=torch.bool)
+    if exclude is not None:
+        taken[exclude] = True
     idx = []
     for c in range(10):
-        members = torch.nonzero(train.y == c).flatten()
+        members = torch.nonzero((train.y == c) & ~taken).flatten()
         idx.append(members[torch.randperm(len(members), generator=g)[:n // 10]])
-    idx = torch.cat(idx)
-    return train.x[idx], train.y[idx]
+    return torch.cat(idx)
+
+
+VALIDATION = 5000
+"""Images of the sweep's validation set: train images (500 per class) outside the N a GAN sees."""
+
+
+def validation(train, n: int, seed: int):
+    """The sweep's validation set for subset (n, seed): VALIDATION other train images, as a Dataset."""
+    from gankit.data import Dataset
+    subset = stratified_index(train, n, seed)
+    idx = stratified_index(train, VALIDATION, seed + 1000, exclude=subset)
+    return Dataset(x=train.x[idx], y=train.y[idx], name=train.name, classes=train.classes,
+                   source=f"{VALIDATION} train images outside the {n}-image subset of seed {seed}")
 
 
 def write_folder(x, y, classes, folder: Path) -> None:
@@ -257,20 +280,7 @@ def run_small(args) -> None:
                     "n": n, "seed": seed, "condition": cond, "steps": args.steps,
                     "accuracy": test_accuracy(x, y, seed, "flip,crop" if cond == "real+classic" else "", args.steps)},
                       args.redo)
-            run = Path(args.runs) / f"small-n{n}-s{seed}"
-
-            def gan(run=run, x=x, y=y, seed=seed):
-                data = run.parent / f"small-n{n}-s{seed}-data"
-                write_folder(x, y, train.classes, data)
-                gankit("train", "--preset", "fashion-cgan", "--data", str(data), "--kimg", str(args.gan_kimg),
-                       "--seed", str(seed), "--out", str(run), "--overwrite", "--no-progress",
-                       "--set", "train.threads=1", "--set", f"augment.policy={GAN_POLICY}",
-                       log=run.with_suffix(".log"))
-                m = last_metrics(run)
-                return {"n": n, "seed": seed, "kimg": args.gan_kimg, "images": m.get("images"),
-                        "train_seconds": m.get("seconds"), "policy": GAN_POLICY}
-            # a stored piece whose run is gone (a fresh clone: runs/ is not committed) is trained again
-            piece(f"small/{tag}/gan/k{args.gan_kimg}", gan, args.redo or not (run / "generator").is_dir())
+            run = small_gan(args, train, x, y, n, seed, args.gan_kimg)
             for cond in ("real+gan", "real+both"):
                 def mixed(cond=cond, run=run, x=x, y=y, seed=seed):
                     sx, sy = synthesize(run / "generator", args.synthetic // 10, seed=seed)
@@ -283,6 +293,75 @@ def run_small(args) -> None:
                       f"{proto['share_tag']}", mixed, args.redo)
 
 
+def small_gan(args, train, x, y, n: int, seed: int, kimg: int) -> Path:
+    """The conditional GAN of subset (n, seed) trained for kimg (a stored piece whose run folder is
+    gone, as in a fresh clone where runs/ is not committed, is trained again); its run folder."""
+    run = Path(args.runs) / (f"small-n{n}-s{seed}" + ("" if kimg == 100 else f"-k{kimg}"))
+
+    def gan():
+        data = Path(args.runs) / f"small-n{n}-s{seed}-data"
+        write_folder(x, y, train.classes, data)
+        gankit("train", "--preset", "fashion-cgan", "--data", str(data), "--kimg", str(kimg),
+               "--seed", str(seed), "--out", str(run), "--overwrite", "--no-progress",
+               "--set", "train.threads=1", "--set", f"augment.policy={GAN_POLICY}", log=run.with_suffix(".log"))
+        m = last_metrics(run)
+        return {"n": n, "seed": seed, "kimg": kimg, "images": m.get("images"),
+                "train_seconds": m.get("seconds"), "policy": GAN_POLICY}
+    piece(f"small/n{n}/s{seed}/gan/k{kimg}", gan, args.redo or not (run / "generator").is_dir())
+    return run
+
+
+def run_sweep(args) -> None:
+    """The mixing choices (GAN budget x real share) scored on a validation set of other train images
+    (`validation`), never the test split, so that b) can use the best of them honestly."""
+    _torch()
+    train, _ = real_data()
+    for seed in args.seeds:
+        for n in args.sizes:
+            x, y = stratified(train, n, seed)
+            val = validation(train, n, seed)
+            tag = f"sweep/n{n}/s{seed}/steps{args.steps}"
+            for cond in ("real", "real+classic"):
+                piece(f"{tag}/{cond}", lambda cond=cond: {
+                    "n": n, "seed": seed, "condition": cond, "steps": args.steps, "scored_on": "validation",
+                    "accuracy": test_accuracy(x, y, seed, "flip,crop" if cond == "real+classic" else "", args.steps,
+                                              on=val)}, args.redo)
+            for kimg in args.sweep_kimg:
+                run = small_gan(args, train, x, y, n, seed, kimg)
+                for share in args.sweep_shares:
+                    for cond in ("real+gan", "real+both"):
+                        def mixed(cond=cond, run=run, share=share, kimg=kimg):
+                            sx, sy = synthesize(run / "generator", args.synthetic // 10, seed=seed)
+                            mx, my = mix(x, y, sx, sy, share)
+                            return {"n": n, "seed": seed, "condition": cond, "gan_kimg": kimg, "real_share": share,
+                                    "synthetic": len(sx), "steps": args.steps, "scored_on": "validation",
+                                    "accuracy": test_accuracy(mx, my, seed, "flip,crop" if cond == "real+both" else "",
+                                                              args.steps, on=val)}
+                        piece(f"{tag}/{cond}/k{kimg}/syn{args.synthetic}/share{share:g}", mixed, args.redo)
+
+
+def sweep_table(pieces: dict) -> list[str]:
+    """Markdown lines of the validation sweep's pieces (mean over seeds), or none."""
+    rows: dict = {}
+    for key, rec in pieces.items():
+        if key.startswith("sweep/"):
+            setting = (rec["n"], rec["steps"], rec.get("gan_kimg"), rec.get("real_share"))
+            rows.setdefault(setting, {}).setdefault(rec["condition"], []).append(rec["accuracy"])
+    if not rows:
+        return []
+    lines = ["", "### Choosing the mix on validation data", "",
+             f"Accuracy on {VALIDATION:,} train images outside each subset (never the test split), mean over "
+             "seeds; the rows without a GAN budget are the real-only classifiers.", "",
+             "| N | classifier steps | GAN kimg | real share | real | real+classic | real+gan | real+both |",
+             "|---|---|---|---|---|---|---|---|"]
+    for (n, steps, kimg, share), conds in sorted(rows.items(), key=lambda kv: tuple(-1 if v is None else v
+                                                                                    for v in kv[0])):
+        cells = [f"{100 * statistics.mean(conds[c]):.2f} % ({len(conds[c])})" if c in conds else "" for c in CONDITIONS]
+        lines.append(f"| {n:,} | {steps} | {'' if kimg is None else kimg} | "
+                     f"{'' if share is None else f'{share:g}'} | " + " | ".join(cells) + " |")
+    return lines
+
+
 def protocol_tag(args) -> dict:
     """b)'s classifier protocol as piece-key suffixes: empty for the original one (the CAS schedule,
     plain concatenation), so its stored pieces keep their keys."""
@@ -290,17 +369,17 @@ def protocol_tag(args) -> dict:
             "share_tag": f"/share{args.real_share:g}" if args.real_share else ""}
 
 
-def protocol_name(steps: int, real_share: float) -> str:
+def protocol_name(steps: int, real_share: float, gan_kimg: int = 100) -> str:
     sched = f"{steps} steps for every classifier" if steps else "the CAS schedule (2 epochs, at least 500 steps)"
     share = (f"real images repeated to {100 * real_share:g} % of the mixed sets" if real_share
              else "real and synthetic images simply concatenated")
-    return f"{sched}; {share}"
+    return f"{sched}; {share}; GANs of {gan_kimg} kimg"
 
 
 # --------------------------------------------------------------------------- report
 
 
-def collect(pieces: dict, synthetic: int, steps: int = 0, real_share: float = 0.0) -> dict:
+def collect(pieces: dict, synthetic: int, steps: int = 0, real_share: float = 0.0, gan_kimg: int = 100) -> dict:
     """The report's tables from the pieces. b)'s main table ("small") is the protocol (steps,
     real_share) with `synthetic` samples; the same protocol's pieces with other sample counts go to
     "small_other" ({N: {synthetic: {condition: stats}}}), other protocols' pieces with `synthetic`
@@ -318,15 +397,17 @@ def collect(pieces: dict, synthetic: int, steps: int = 0, real_share: float = 0.
         elif key.startswith("small/") and "condition" in rec:
             rec_steps = rec.get("steps", 0)
             mixed = rec["condition"] in CONDITIONS[2:]
-            shares = [rec.get("real_share", 0.0)] if mixed else \
-                sorted({r.get("real_share", 0.0) for r in pieces.values() if r.get("steps", 0) == rec_steps} | {0.0})
-            for share in shares:  # real-only rows belong to every share of their schedule
+            mixes = [(rec.get("real_share", 0.0), rec.get("gan_kimg", 100))] if mixed else sorted(
+                {(r.get("real_share", 0.0), r.get("gan_kimg", 100)) for k, r in pieces.items()
+                 if k.startswith("small/") and r.get("steps", 0) == rec_steps and r.get("condition") in CONDITIONS[2:]}
+                | {(real_share, gan_kimg)})
+            for share, kimg in mixes:  # real-only rows belong to every mix of their schedule
                 if mixed and rec.get("synthetic", synthetic) != synthetic:
-                    if (rec_steps, share) == (steps, real_share):
+                    if (rec_steps, share, kimg) == (steps, real_share, gan_kimg):
                         other.setdefault(str(rec["n"]), {}).setdefault(str(rec["synthetic"]), {}).setdefault(
                             rec["condition"], []).append(rec)
                     continue
-                by_protocol.setdefault((rec_steps, share), {}).setdefault(str(rec["n"]), {}).setdefault(
+                by_protocol.setdefault((rec_steps, share, kimg), {}).setdefault(str(rec["n"]), {}).setdefault(
                     rec["condition"], []).append(rec)
     cas["synthetic"].sort(key=lambda r: r["kimg"])
 
@@ -340,10 +421,10 @@ def collect(pieces: dict, synthetic: int, steps: int = 0, real_share: float = 0.
     others = {n: {syn: {cond: stats(c.get(cond, [])) for cond in CONDITIONS[2:]} for syn, c in by.items()}
               for n, by in other.items()}
     protocols = {protocol_name(*proto): table(small) for proto, small in sorted(by_protocol.items())
-                 if proto != (steps, real_share)
+                 if proto != (steps, real_share, gan_kimg)
                  and any(cond in conds for conds in small.values() for cond in CONDITIONS[2:])}
-    return {"cas": cas, "small": table(by_protocol.get((steps, real_share), {})), "small_other": others,
-            "small_protocols": protocols, "protocol": protocol_name(steps, real_share)}
+    return {"cas": cas, "small": table(by_protocol.get((steps, real_share, gan_kimg), {})), "small_other": others,
+            "small_protocols": protocols, "protocol": protocol_name(steps, real_share, gan_kimg)}
 
 
 def _pct(v) -> str:
@@ -398,6 +479,7 @@ def markdown(report: dict) -> str:
                   "| N | " + " | ".join(CONDITIONS) + " |", "|---|" + "---|" * len(CONDITIONS)]
         for n in sorted(table, key=int):
             lines.append(f"| {int(n):,} | " + " | ".join(cell(table[n][cond]) for cond in CONDITIONS) + " |")
+    lines += sweep_table(load_pieces())
     lines += ["", "![CAS and small-data accuracy](augmentation.png)"]
     if report.get("verdict"):
         lines += ["", *report["verdict"]]
@@ -470,7 +552,7 @@ def report(args) -> None:
         del shown[shown.index("--note"):shown.index("--note") + 2]
     rep = {"command": "python benchmarks/augmentation/run.py " + " ".join(shown),
            "machine": machine_info(), "gankit_source": source_state(), "synthetic": args.synthetic,
-           "gan_kimg": args.gan_kimg, "note": args.note, **collect(load_pieces(), args.synthetic, args.steps, args.real_share)}
+           "gan_kimg": args.gan_kimg, "note": args.note, **collect(load_pieces(), args.synthetic, args.steps, args.real_share, args.gan_kimg)}
     rep["verdict"] = verdict(rep)
     RESULTS.mkdir(parents=True, exist_ok=True)
     plot(rep, RESULTS / "augmentation.png")
@@ -480,7 +562,7 @@ def report(args) -> None:
 def main(argv=None) -> None:
     global RESULTS, PIECES
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("what", nargs="?", default="all", choices=("all", "cas", "small", "report"))
+    ap.add_argument("what", nargs="?", default="all", choices=("all", "cas", "small", "sweep", "report"))
     ap.add_argument("--kimg", type=lambda s: [int(v) for v in s.split(",")], default=list(CAS_KIMG),
                     help="a) fashion-cgan budgets, thousand images (default 243,494,971)")
     ap.add_argument("--num", type=int, default=60000, help="a) samples (and real images) per CAS classifier")
@@ -495,6 +577,10 @@ def main(argv=None) -> None:
     ap.add_argument("--real-share", type=float, default=0.0,
                     help="b) repeat the real images to this share of each mixed set (0.5: half of every batch "
                          "on average); 0 = plain concatenation")
+    ap.add_argument("--sweep-kimg", type=lambda s: [int(v) for v in s.split(",")], default=[100, 300],
+                    help="sweep: GAN budgets tried, thousand images")
+    ap.add_argument("--sweep-shares", type=lambda s: [float(v) for v in s.split(",")], default=[0.5, 0.8],
+                    help="sweep: real shares tried")
     ap.add_argument("--runs", default="runs/augmentation", help="where the GAN runs go")
     ap.add_argument("--redo", action="store_true", help="recompute pieces that are already stored")
     ap.add_argument("--results", default=str(RESULTS), help="where pieces.jsonl and the report go")
@@ -510,6 +596,8 @@ def main(argv=None) -> None:
         run_cas(args)
     if args.what in ("all", "small"):
         run_small(args)
+    if args.what == "sweep":
+        run_sweep(args)
     report(args)
 
 

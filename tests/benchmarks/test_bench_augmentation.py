@@ -96,6 +96,30 @@ def test_report_keeps_classifier_protocols_apart(tmp_path):
     (old,) = report["small_protocols"].values()
     assert [old["600"][c]["mean"] for c in aug.CONDITIONS] == [0.80, 0.82, 0.77, 0.73]
     text = (res / "augmentation.md").read_text()
-    assert "2000 steps for every classifier; real images repeated to 50 % of the mixed sets" in text
+    assert "2000 steps for every classifier; real images repeated to 50 % of the mixed sets; GANs of 100 kimg" in text
     assert "the CAS schedule (2 epochs, at least 500 steps); real and synthetic images simply concatenated" in text
     assert "Small-data goal (at 600 images GAN augmentation beats real-only and classic): met" in text
+
+
+def test_the_sweeps_validation_set_is_balanced_and_outside_the_subset():
+    aug = _load(BENCH / "augmentation" / "run.py", "gankit_bench_aug5")
+    from gankit.data import Dataset
+    n = 20000
+    train = Dataset(x=torch.zeros(n, 1, 1, 1, dtype=torch.uint8), y=torch.arange(n) % 10, name="t",
+                    classes=[str(i) for i in range(10)], source="test")
+    subset = set(aug.stratified_index(train, 600, seed=3).tolist())
+    val_idx = aug.stratified_index(train, aug.VALIDATION, 3 + 1000, exclude=torch.tensor(sorted(subset)))
+    assert not subset & set(val_idx.tolist()) and len(set(val_idx.tolist())) == aug.VALIDATION
+    val = aug.validation(train, 600, 3)
+    assert torch.bincount(val.y, minlength=10).tolist() == [aug.VALIDATION // 10] * 10
+
+
+def test_sweep_table_averages_over_seeds():
+    aug = _load(BENCH / "augmentation" / "run.py", "gankit_bench_aug6")
+    pieces = {f"sweep/n600/s{s}/steps2000/real+gan/k300/syn6000/share0.8":
+              {"n": 600, "seed": s, "steps": 2000, "condition": "real+gan", "gan_kimg": 300, "real_share": 0.8,
+               "accuracy": acc} for s, acc in ((0, 0.80), (1, 0.82))}
+    pieces["sweep/n600/s0/steps2000/real"] = {"n": 600, "seed": 0, "steps": 2000, "condition": "real", "accuracy": 0.7}
+    lines = aug.sweep_table(pieces)
+    assert "| 600 | 2000 | 300 | 0.8 |  |  | 81.00 % (2) |  |" in lines
+    assert "| 600 | 2000 |  |  | 70.00 % (1) |  |  |  |" in lines
