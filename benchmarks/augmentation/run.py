@@ -475,7 +475,7 @@ def markdown(report: dict) -> str:
                 c = other[n][syn]
                 lines.append(f"| {int(n):,} | {int(syn):,} | {cell(c['real+gan'])} | {cell(c['real+both'])} |")
     for name, table in (report.get("small_protocols") or {}).items():
-        lines += ["", f"The same GANs and {report['synthetic']:,} samples, classifier protocol: {name}:", "",
+        lines += ["", f"An earlier protocol, {report['synthetic']:,} samples: {name}:", "",
                   "| N | " + " | ".join(CONDITIONS) + " |", "|---|" + "---|" * len(CONDITIONS)]
         for n in sorted(table, key=int):
             lines.append(f"| {int(n):,} | " + " | ".join(cell(table[n][cond]) for cond in CONDITIONS) + " |")
