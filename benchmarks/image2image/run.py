@@ -209,7 +209,8 @@ def _fmt(v, digits=2):
 def markdown(report: dict) -> str:
     lines = ["# Image-to-image benchmark", "",
              f"Command: `{report['command']}`  ", f"Source: {report['source']}; {report['minutes']} training minutes "
-             f"per U-Net, width {report['width']}, one thread; Fashion-MNIST: first {report['num']} test images.  ",
+             f"per U-Net, width {report['width']}, one thread each, {report.get('jobs', 1)} at a time; Fashion-MNIST: "
+             f"first {report['num']} test images.  ",
              f"Machine: {report['machine']['cpu']}, {report['machine']['usable_cores']} cores shared with other "
              f"work (load average before/after each training in the JSON).", ""]
     for key, rows in report["tasks"].items():
@@ -251,7 +252,8 @@ def main() -> None:
     path = out / "image2image.json"
     report = json.loads(path.read_text()) if args.only and path.is_file() else {"tasks": {}}
     command = "python benchmarks/image2image/run.py " + " ".join(sys.argv[1:])
-    report.update(command=command, minutes=args.minutes, width=args.width, num=args.num, source=source_state(),
+    report.update(command=command, minutes=args.minutes, width=args.width, num=args.num, jobs=args.jobs,
+                  source=source_state(),
                   machine=machine_info())
     pool = ProcessPoolExecutor(args.jobs, mp_context=mp.get_context("fork")) if args.jobs > 1 else None
     pending = [(key, pool.submit(run_job, dataset, task, args) if pool else None) for dataset, task in jobs
