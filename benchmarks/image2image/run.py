@@ -1,7 +1,7 @@
 """The image-to-image benchmark: classical baseline vs L1-only U-Net vs U-Net GAN, per task.
 
     python benchmarks/image2image/run.py                    # everything: ~16 trainings of --minutes each
-    python benchmarks/image2image/run.py --minutes 10 --jobs 2   # what results/ holds: two tasks at a time
+    python benchmarks/image2image/run.py --minutes 6 --jobs 2    # what results/ holds: two trainings at a time
     python benchmarks/image2image/run.py --only fashion:denoise --minutes 0.2 --num 200   # a smoke run
 
 Fashion-MNIST (28 px grey, test split: the first --num images, degradations fixed by
