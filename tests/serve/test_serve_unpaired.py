@@ -95,7 +95,7 @@ def test_munit_takes_an_example_style_or_a_random_style_of_a_seed(client_of, unp
     assert random0.shape == (16, 16) and np.array_equal(random0, T(square))  # random style 0 of seed 0
     _, seed1 = out("&seed=1")
     code = T.styles(1, 1)
-    assert np.array_equal(seed1, T._to_array(T.run(T._to_tensor(square), code)))
+    assert np.array_equal(seed1, T.to_array(T.run(T.to_tensor(square), code)))
     j, styled = out(style=circle)
     assert (j["style"], j["seed"]) == ("example", None)
     assert np.array_equal(styled, T(square, style=circle))

@@ -52,14 +52,17 @@ class UnpairedTranslator:
         self.source, self.target = source, target
 
     # ---- arrays at the edges
-    def _to_tensor(self, image: np.ndarray, what: str = "image") -> torch.Tensor:
+    def to_tensor(self, image: np.ndarray, what: str = "image") -> torch.Tensor:
+        """uint8 (H, W[, C]) -> float (1, C, H, W) in [-1, 1] on the translator's device; a ValueError
+        (one line naming `what`) for another channel count or a side under 2 pixels."""
         x = image_tensor(image, self.channels, what)
         if min(x.shape[-2:]) < 2:
             raise ValueError(f"{what}: {x.shape[-1]}x{x.shape[-2]} is too small to translate")
         return x.to(self.device)
 
     @staticmethod
-    def _to_array(x: torch.Tensor) -> np.ndarray:
+    def to_array(x: torch.Tensor) -> np.ndarray:
+        """float (1, C, H, W) in [-1, 1] -> uint8 (H, W[, C]), the form translations are returned in."""
         return image_array(x)
 
     def _padded(self, x: torch.Tensor) -> tuple[torch.Tensor, tuple[int, int]]:
@@ -76,7 +79,7 @@ class UnpairedTranslator:
         if not self.guided:
             raise ValueError(f"--style: this run is a CycleGAN (model.arch = {self.cfg.model.arch!r}), which has "
                              f"no style input; example-guided style needs a model.arch = munit run")
-        x, _ = self._padded(self._to_tensor(example, "style image"))
+        x, _ = self._padded(self.to_tensor(example, "style image"))
         return self.G.encode_style(x, self.direction[-1])
 
     @torch.no_grad()
@@ -107,13 +110,13 @@ class UnpairedTranslator:
             code = self.style_of(style) if style is not None else self.styles(1, 0)
         elif style is not None:
             self.style_of(style)  # raises the one-line error
-        outs = [self._to_array(self.run(self._to_tensor(img), code)) for img in items]
+        outs = [self.to_array(self.run(self.to_tensor(img), code)) for img in items]
         return outs[0] if single else outs
 
     def random_styles(self, image: np.ndarray, n: int = DEFAULT_STYLES, seed: int = 0) -> list[np.ndarray]:
         """n translations of one image in random styles 0..n-1 of `seed` (example-guided runs)."""
-        x = self._to_tensor(image)
-        return [self._to_array(self.run(x, s[None])) for s in self.styles(n, seed)]
+        x = self.to_tensor(image)
+        return [self.to_array(self.run(x, s[None])) for s in self.styles(n, seed)]
 
 
 def load_unpaired(cfg, tensors: dict, source, direction: str = "a2b", device="cpu") -> UnpairedTranslator:
@@ -147,7 +150,7 @@ def translate_unpaired_files(translator: UnpairedTranslator, inputs: list[str], 
     images = []
     for path in inputs:
         image = read_input(Path(path), want if convert else None)
-        translator._to_tensor(image, str(path))  # channels and size, checked up front
+        translator.to_tensor(image, str(path))  # channels and size, checked up front
         images.append((Path(path), image))
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
@@ -159,7 +162,7 @@ def translate_unpaired_files(translator: UnpairedTranslator, inputs: list[str], 
             result = translator(image)
             parts, outputs = [image, result], {f"{path.stem}.png": result}
         elif code is not None:
-            result = translator._to_array(translator.run(translator._to_tensor(image), code))
+            result = translator.to_array(translator.run(translator.to_tensor(image), code))
             parts, outputs = [image, example, result], {f"{path.stem}.png": result}
         else:
             results = translator.random_styles(image, n, seed)

@@ -346,7 +346,7 @@ def create_app(run: str | Path | Served, limits: Limits | None = None, device: s
                                        f"translates {t.channels}-channel images; send convert=true to convert it")
             if served.unpaired:
                 try:
-                    t._to_tensor(arr, where)  # the size it can translate (padded to its stride inside)
+                    t.to_tensor(arr, where)  # the size it can translate (padded to its stride inside)
                 except ValueError as e:
                     raise UploadError(422, str(e)) from None
             return arr

@@ -216,7 +216,7 @@ class Served:
                 code = t.style_of(style) if style is not None else t.styles(1, seed)
                 extra = {"style": "example" if style is not None else "random",
                          "seed": None if style is not None else seed}
-            outs = [t._to_array(t.run(t._to_tensor(img), code)) for img in images]
+            outs = [t.to_array(t.run(t.to_tensor(img), code)) for img in images]
             extra = {"direction": t.direction, "source": t.source, "target": t.target, **extra}
         else:
             outs = self.translator(list(images), masks)
