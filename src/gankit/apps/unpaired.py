@@ -100,18 +100,23 @@ class UnpairedTranslator:
         g = torch.Generator().manual_seed(int(seed))
         return torch.randn(max(n, 1), self.G.style_dim, generator=g)[:n]
 
-    def __call__(self, images, style: np.ndarray | None = None):
+    def __call__(self, images, style: np.ndarray | None = None, seed: int = 0):
         """uint8 (H, W[, C]) array(s) -> translated uint8 array(s) of the same size. An example-guided run
-        takes `style` (an example image of the target domain) or uses random style 0 of seed 0."""
+        takes `style` (an example image of the target domain) or uses random style 0 of `seed`."""
         single = isinstance(images, np.ndarray) or not isinstance(images, (list, tuple))
         items = [images] if single else list(images)
         code = None
         if self.guided:
-            code = self.style_of(style) if style is not None else self.styles(1, 0)
+            code = self.style_of(style) if style is not None else self.styles(1, seed)
         elif style is not None:
             self.style_of(style)  # raises the one-line error
-        outs = [self.to_array(self.run(self.to_tensor(img), code)) for img in items]
+        outs = [self.translate_array(img, code) for img in items]
         return outs[0] if single else outs
+
+    def translate_array(self, image: np.ndarray, style: torch.Tensor | None = None) -> np.ndarray:
+        """One uint8 (H, W[, C]) image -> its uint8 translation of the same size; `style` (1, style_dim)
+        is the code an example-guided run needs (None for a CycleGAN)."""
+        return self.to_array(self.run(self.to_tensor(image), style))
 
     def random_styles(self, image: np.ndarray, n: int = DEFAULT_STYLES, seed: int = 0) -> list[np.ndarray]:
         """n translations of one image in random styles 0..n-1 of `seed` (example-guided runs)."""
@@ -162,7 +167,7 @@ def translate_unpaired_files(translator: UnpairedTranslator, inputs: list[str], 
             result = translator(image)
             parts, outputs = [image, result], {f"{path.stem}.png": result}
         elif code is not None:
-            result = translator.to_array(translator.run(translator.to_tensor(image), code))
+            result = translator.translate_array(image, code)
             parts, outputs = [image, example, result], {f"{path.stem}.png": result}
         else:
             results = translator.random_styles(image, n, seed)

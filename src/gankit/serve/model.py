@@ -211,12 +211,10 @@ class Served:
         extra = {}
         if self.unpaired:
             t = self.directions[direction or self.translator.direction]
-            code = None
             if t.guided:
-                code = t.style_of(style) if style is not None else t.styles(1, seed)
                 extra = {"style": "example" if style is not None else "random",
                          "seed": None if style is not None else seed}
-            outs = [t.to_array(t.run(t.to_tensor(img), code)) for img in images]
+            outs = t(list(images), style=style, seed=seed)
             extra = {"direction": t.direction, "source": t.source, "target": t.target, **extra}
         else:
             outs = self.translator(list(images), masks)
