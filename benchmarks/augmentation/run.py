@@ -276,21 +276,31 @@ def run_small(args) -> None:
             tag = f"n{n}/s{seed}"
             proto = protocol_tag(args)
             for cond in ("real", "real+classic"):
-                piece(f"small/{tag}/{cond}{proto['steps_tag']}", lambda cond=cond: {
-                    "n": n, "seed": seed, "condition": cond, "steps": args.steps,
-                    "accuracy": test_accuracy(x, y, seed, "flip,crop" if cond == "real+classic" else "", args.steps)},
-                      args.redo)
+                piece(f"small/{tag}/{cond}{proto['steps_tag']}",
+                      lambda cond=cond: fit_condition(cond, x, y, n, seed, args), args.redo)
             run = small_gan(args, train, x, y, n, seed, args.gan_kimg)
             for cond in ("real+gan", "real+both"):
-                def mixed(cond=cond, run=run, x=x, y=y, seed=seed):
-                    sx, sy = synthesize(run / "generator", args.synthetic // 10, seed=seed)
-                    mx, my = mix(x, y, sx, sy, args.real_share)
-                    return {"n": n, "seed": seed, "condition": cond, "synthetic": len(sx), "gan_kimg": args.gan_kimg,
-                            "steps": args.steps, "real_share": args.real_share,
-                            "accuracy": test_accuracy(mx, my, seed, "flip,crop" if cond == "real+both" else "",
-                                                      args.steps)}
                 piece(f"small/{tag}/{cond}/k{args.gan_kimg}/syn{args.synthetic}{proto['steps_tag']}"
-                      f"{proto['share_tag']}", mixed, args.redo)
+                      f"{proto['share_tag']}", lambda cond=cond, run=run: fit_condition(
+                          cond, x, y, n, seed, args, run, args.gan_kimg, args.real_share), args.redo)
+
+
+def fit_condition(cond: str, x, y, n: int, seed: int, args, run: Path | None = None, kimg: int | None = None,
+                  share: float = 0.0, on=None) -> dict:
+    """The piece of one classifier of b): trained on the N real images (x, y) of subset (n, seed), with
+    the GAN `run`'s samples mixed in at real share `share` for the real+gan / real+both conditions,
+    classic augmentation for real+classic / real+both, args.steps steps; scored on the test split, or
+    on the Dataset `on` (the sweep's validation set)."""
+    rec = {"n": n, "seed": seed, "condition": cond, "steps": args.steps}
+    if cond in CONDITIONS[2:]:
+        sx, sy = synthesize(run / "generator", args.synthetic // 10, seed=seed)
+        x, y = mix(x, y, sx, sy, share)
+        rec.update(synthetic=len(sx), gan_kimg=kimg, real_share=share)
+    if on is not None:
+        rec["scored_on"] = "validation"
+    augment = "flip,crop" if cond in ("real+classic", "real+both") else ""
+    rec["accuracy"] = test_accuracy(x, y, seed, augment, args.steps, on=on)
+    return rec
 
 
 def small_gan(args, train, x, y, n: int, seed: int, kimg: int) -> Path:
@@ -322,31 +332,30 @@ def run_sweep(args) -> None:
             val = validation(train, n, seed)
             tag = f"sweep/n{n}/s{seed}/steps{args.steps}"
             for cond in ("real", "real+classic"):
-                piece(f"{tag}/{cond}", lambda cond=cond: {
-                    "n": n, "seed": seed, "condition": cond, "steps": args.steps, "scored_on": "validation",
-                    "accuracy": test_accuracy(x, y, seed, "flip,crop" if cond == "real+classic" else "", args.steps,
-                                              on=val)}, args.redo)
+                piece(f"{tag}/{cond}", lambda cond=cond: fit_condition(cond, x, y, n, seed, args, on=val), args.redo)
             for kimg in args.sweep_kimg:
                 run = small_gan(args, train, x, y, n, seed, kimg)
                 for share in args.sweep_shares:
                     for cond in ("real+gan", "real+both"):
-                        def mixed(cond=cond, run=run, share=share, kimg=kimg):
-                            sx, sy = synthesize(run / "generator", args.synthetic // 10, seed=seed)
-                            mx, my = mix(x, y, sx, sy, share)
-                            return {"n": n, "seed": seed, "condition": cond, "gan_kimg": kimg, "real_share": share,
-                                    "synthetic": len(sx), "steps": args.steps, "scored_on": "validation",
-                                    "accuracy": test_accuracy(mx, my, seed, "flip,crop" if cond == "real+both" else "",
-                                                              args.steps, on=val)}
-                        piece(f"{tag}/{cond}/k{kimg}/syn{args.synthetic}/share{share:g}", mixed, args.redo)
+                        piece(f"{tag}/{cond}/k{kimg}/syn{args.synthetic}/share{share:g}",
+                              lambda cond=cond, run=run, kimg=kimg, share=share: fit_condition(
+                                  cond, x, y, n, seed, args, run, kimg, share, on=val), args.redo)
 
 
-def sweep_table(pieces: dict) -> list[str]:
-    """Markdown lines of the validation sweep's pieces (mean over seeds), or none."""
+def sweep_rows(pieces: dict) -> list[dict]:
+    """The validation sweep's pieces per setting (N, steps, GAN kimg, real share): {condition: [accuracy
+    per seed]}, sorted by setting (the real-only classifiers, which have no GAN budget, first)."""
     rows: dict = {}
     for key, rec in pieces.items():
         if key.startswith("sweep/"):
             setting = (rec["n"], rec["steps"], rec.get("gan_kimg"), rec.get("real_share"))
             rows.setdefault(setting, {}).setdefault(rec["condition"], []).append(rec["accuracy"])
+    order = sorted(rows, key=lambda k: tuple(-1 if v is None else v for v in k))
+    return [{"n": k[0], "steps": k[1], "gan_kimg": k[2], "real_share": k[3], "accuracy": rows[k]} for k in order]
+
+
+def sweep_lines(rows: list[dict]) -> list[str]:
+    """Markdown lines of `sweep_rows` (mean over seeds, their count in brackets), or none."""
     if not rows:
         return []
     lines = ["", "### Choosing the mix on validation data", "",
@@ -354,12 +363,18 @@ def sweep_table(pieces: dict) -> list[str]:
              "seeds; the rows without a GAN budget are the real-only classifiers.", "",
              "| N | classifier steps | GAN kimg | real share | real | real+classic | real+gan | real+both |",
              "|---|---|---|---|---|---|---|---|"]
-    for (n, steps, kimg, share), conds in sorted(rows.items(), key=lambda kv: tuple(-1 if v is None else v
-                                                                                    for v in kv[0])):
-        cells = [f"{100 * statistics.mean(conds[c]):.2f} % ({len(conds[c])})" if c in conds else "" for c in CONDITIONS]
-        lines.append(f"| {n:,} | {steps} | {'' if kimg is None else kimg} | "
+    for r in rows:
+        acc = r["accuracy"]
+        cells = [f"{100 * statistics.mean(acc[c]):.2f} % ({len(acc[c])})" if c in acc else "" for c in CONDITIONS]
+        kimg, share = r["gan_kimg"], r["real_share"]
+        lines.append(f"| {r['n']:,} | {r['steps']} | {'' if kimg is None else kimg} | "
                      f"{'' if share is None else f'{share:g}'} | " + " | ".join(cells) + " |")
     return lines
+
+
+def sweep_table(pieces: dict) -> list[str]:
+    """Markdown lines of the validation sweep's pieces (mean over seeds), or none."""
+    return sweep_lines(sweep_rows(pieces))
 
 
 def protocol_tag(args) -> dict:
@@ -383,10 +398,15 @@ def collect(pieces: dict, synthetic: int, steps: int = 0, real_share: float = 0.
     """The report's tables from the pieces. b)'s main table ("small") is the protocol (steps,
     real_share) with `synthetic` samples; the same protocol's pieces with other sample counts go to
     "small_other" ({N: {synthetic: {condition: stats}}}), other protocols' pieces with `synthetic`
-    samples to "small_protocols" ({protocol name: {N: {condition: stats}}})."""
+    samples to "small_protocols" ({protocol name: {N: {condition: stats}}}); the validation sweep to
+    "sweep" (`sweep_rows`)."""
     cas = {"real": None, "synthetic": []}
     by_protocol: dict = {}
     other: dict = {}
+    mixes_of: dict = {}  # schedule (steps) -> the (real share, GAN kimg) of its mixed pieces
+    for key, rec in pieces.items():
+        if key.startswith("small/") and rec.get("condition") in CONDITIONS[2:]:
+            mixes_of.setdefault(rec.get("steps", 0), set()).add((rec.get("real_share", 0.0), rec.get("gan_kimg", 100)))
     for key, rec in pieces.items():
         if key.startswith("cas/real/"):
             cas["real"] = rec
@@ -397,10 +417,8 @@ def collect(pieces: dict, synthetic: int, steps: int = 0, real_share: float = 0.
         elif key.startswith("small/") and "condition" in rec:
             rec_steps = rec.get("steps", 0)
             mixed = rec["condition"] in CONDITIONS[2:]
-            mixes = [(rec.get("real_share", 0.0), rec.get("gan_kimg", 100))] if mixed else sorted(
-                {(r.get("real_share", 0.0), r.get("gan_kimg", 100)) for k, r in pieces.items()
-                 if k.startswith("small/") and r.get("steps", 0) == rec_steps and r.get("condition") in CONDITIONS[2:]}
-                | {(real_share, gan_kimg)})
+            mixes = [(rec.get("real_share", 0.0), rec.get("gan_kimg", 100))] if mixed else \
+                sorted(mixes_of.get(rec_steps, set()) | {(real_share, gan_kimg)})
             for share, kimg in mixes:  # real-only rows belong to every mix of their schedule
                 if mixed and rec.get("synthetic", synthetic) != synthetic:
                     if (rec_steps, share, kimg) == (steps, real_share, gan_kimg):
@@ -424,7 +442,8 @@ def collect(pieces: dict, synthetic: int, steps: int = 0, real_share: float = 0.
                  if proto != (steps, real_share, gan_kimg)
                  and any(cond in conds for conds in small.values() for cond in CONDITIONS[2:])}
     return {"cas": cas, "small": table(by_protocol.get((steps, real_share, gan_kimg), {})), "small_other": others,
-            "small_protocols": protocols, "protocol": protocol_name(steps, real_share, gan_kimg)}
+            "small_protocols": protocols, "protocol": protocol_name(steps, real_share, gan_kimg),
+            "sweep": sweep_rows(pieces)}
 
 
 def _pct(v) -> str:
@@ -479,7 +498,7 @@ def markdown(report: dict) -> str:
                   "| N | " + " | ".join(CONDITIONS) + " |", "|---|" + "---|" * len(CONDITIONS)]
         for n in sorted(table, key=int):
             lines.append(f"| {int(n):,} | " + " | ".join(cell(table[n][cond]) for cond in CONDITIONS) + " |")
-    lines += sweep_table(load_pieces())
+    lines += sweep_lines(report.get("sweep") or [])
     lines += ["", "![CAS and small-data accuracy](augmentation.png)"]
     if report.get("verdict"):
         lines += ["", *report["verdict"]]
