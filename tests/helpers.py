@@ -35,6 +35,34 @@ def tiny_config(out, data_dir, *overrides):
     return C.resolve(overrides=[values, *overrides])
 
 
+def shapes_config(out, *overrides):
+    """A CycleGAN small enough for a step in a few milliseconds: squares <-> circles at 16 px."""
+    values = {
+        "out": str(out),
+        "data": {"name": "shapes", "task": "unpaired", "domain_a": "square", "domain_b": "circle",
+                 "resolution": 16, "limit": 64},
+        "model": {"width": 4, "depth": 1},
+        "train": {"batch_size": 4, "kimg": 0.096, "log_every": 4, "grid_size": 8, "threads": 1,
+                  "pool_size": 6},
+    }
+    return C.resolve(overrides=[values, *overrides])
+
+
+def train_unpaired_runs(root):
+    """{"cyclegan": run, "munit": run}: two tiny unpaired runs (squares <-> circles, a few steps each)
+    under root, trained on one thread (the caller's thread count is restored)."""
+    import torch
+
+    from gankit.training.loop import train
+    before = torch.get_num_threads()
+    torch.set_num_threads(1)
+    try:
+        return {arch: train(shapes_config(root / arch, f"model.arch={arch}", "train.kimg=0.032"), progress=False)
+                for arch in ("cyclegan", "munit")}
+    finally:
+        torch.set_num_threads(before)
+
+
 def cli(argv, capsys):
     """Run `gankit ARGV` in-process: (exit code, stdout, stderr); argparse's exits count as codes.
     No verb may ever answer with a traceback (`--debug` aside), so that is asserted here."""

@@ -1,9 +1,6 @@
 """gankit translate on unpaired runs: --direction, --style and random styles, files named after their
 inputs with input | output strips, one-line errors; the Python translator."""
 
-import sys
-from pathlib import Path
-
 import numpy as np
 import pytest
 import torch
@@ -13,16 +10,13 @@ from gankit.apps.translate import load_translator
 from gankit.cli import main
 from gankit.training.loop import train
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "training"))
-from test_training_unpaired import shapes_config  # noqa: E402
+from helpers import shapes_config, train_unpaired_runs
 
 
 @pytest.fixture(scope="module")
 def runs(tmp_path_factory):
-    root = tmp_path_factory.mktemp("unpaired-runs")
     torch.set_num_threads(1)
-    return {arch: train(shapes_config(root / arch, f"model.arch={arch}", "train.kimg=0.032"), progress=False)
-            for arch in ("cyclegan", "munit")}
+    return train_unpaired_runs(tmp_path_factory.mktemp("unpaired-runs"))
 
 
 @pytest.fixture(scope="module")

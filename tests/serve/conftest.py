@@ -47,20 +47,9 @@ def i2i_runs(tmp_path_factory, tiny_idx_dir):
 @pytest.fixture(scope="session")
 def unpaired_runs(tmp_path_factory):
     """{"cyclegan": a CycleGAN, "munit": an example-guided style translator}: squares <-> circles at 16 px,
-    a couple of steps each (tests/training's shapes_config, as tests/apps/test_apps_unpaired.py trains them)."""
-    import sys
-    from pathlib import Path
-
-    import torch
-    sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "training"))
-    from test_training_unpaired import shapes_config
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    root = tmp_path_factory.mktemp("serve-unpaired-runs")
-    out = {arch: gankit.train(shapes_config(root / arch, f"model.arch={arch}", "train.kimg=0.032"), progress=False)
-           for arch in ("cyclegan", "munit")}
-    torch.set_num_threads(before)
-    return out
+    a couple of steps each (helpers.train_unpaired_runs, as tests/apps/test_apps_unpaired.py trains them)."""
+    from helpers import train_unpaired_runs
+    return train_unpaired_runs(tmp_path_factory.mktemp("serve-unpaired-runs"))
 
 
 def _png_bytes(size=(28, 28), mode="L", value=90, fmt="PNG") -> bytes:

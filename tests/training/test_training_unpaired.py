@@ -12,18 +12,7 @@ from gankit.io.checkpoint import complete_checkpoints, load_checkpoint
 from gankit.training.games import GAMES, CycleGame, StyleGame
 from gankit.training.loop import train
 
-
-def shapes_config(out, *overrides):
-    """A CycleGAN small enough for a step in a few milliseconds: squares <-> circles at 16 px."""
-    values = {
-        "out": str(out),
-        "data": {"name": "shapes", "task": "unpaired", "domain_a": "square", "domain_b": "circle",
-                 "resolution": 16, "limit": 64},
-        "model": {"width": 4, "depth": 1},
-        "train": {"batch_size": 4, "kimg": 0.096, "log_every": 4, "grid_size": 8, "threads": 1,
-                  "pool_size": 6},
-    }
-    return C.resolve(overrides=[values, *overrides])
+from helpers import shapes_config
 
 
 def test_defaults_and_games(tmp_path):
