@@ -256,10 +256,10 @@ def main() -> None:
                   source=source_state(),
                   machine=machine_info())
     pool = ProcessPoolExecutor(args.jobs, mp_context=mp.get_context("fork")) if args.jobs > 1 else None
-    pending = [(key, pool.submit(run_job, dataset, task, args) if pool else None) for dataset, task in jobs
-               for key in [f"{dataset}:{task}"]]
-    for (dataset, task), (key, future) in zip(jobs, pending):  # reported in task order as each is done
-        rows, picture, seconds = future.result() if pool else run_job(dataset, task, args)
+    futures = {job: pool.submit(run_job, *job, args) for job in jobs} if pool else {}
+    for dataset, task in jobs:  # reported in task order, each as soon as it and those before it are done
+        rows, picture, seconds = futures[dataset, task].result() if pool else run_job(dataset, task, args)
+        key = f"{dataset}:{task}"
         report["tasks"][key] = rows
         report.setdefault("commands", {})[key] = command  # a task rerun with --only says so
         Image.fromarray(picture.squeeze(-1) if picture.shape[-1] == 1 else picture).save(
@@ -279,6 +279,7 @@ def run_job(dataset: str, task: str, args) -> tuple[list[dict], np.ndarray, floa
     started = time.time()
     rows, picture = (fashion_task if dataset == "fashion" else photo_task)(task, args)
     return rows, picture, time.time() - started
+
 
 if __name__ == "__main__":
     main()
